@@ -1,0 +1,256 @@
+"""`python -m preprocess`: flags in, Beam options through, a summary out.
+
+    python -m preprocess --manifest=build/demo/data/WLASL_v0.3.json \
+        --video_dir=build/demo/data/videos --output_dir=/tmp/records
+    python -m preprocess --manifest=clips.csv --output_dir=/tmp/records --frame_encoding=png \
+        --compression=gzip --direct_num_workers=1
+    python -m preprocess --manifest=WLASL_v0.3.json --video_dir=gs://BUCKET/videos \
+        --output_dir=gs://BUCKET/records --top_k_glosses=100 --runner=DataflowRunner \
+        --project=PROJECT --region=us-central1 --temp_location=gs://BUCKET/tmp --setup_file=./setup.py
+
+Flags it does not know are Beam pipeline options (--runner, --direct_num_workers, --project, …).
+Without --runner it runs on Beam's DirectRunner with one worker process per core, offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections import Counter
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import (
+    DirectOptions,
+    PipelineOptions,
+    SdkHarnessOptions,
+    SetupOptions,
+    StandardOptions,
+)
+
+from schemas import dataset_info as info_files
+from schemas.features import FRAME_ENCODINGS, ClipSchema
+
+from preprocess import manifests
+from preprocess.pipeline import DEFAULT_TARGET_SHARD_MB, PreprocessConfig, build_pipeline
+
+DECODERS = ("pyav", "decord")
+
+
+class UsageError(ValueError):
+    """A flag or the output folder is not usable; the message names which and why."""
+
+
+def _positive_int(name):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{name} must be an integer, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"--{name} must be >= 1, got {value}")
+        return value
+
+    return parse
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m preprocess",
+        description="Decode sign-language clips into sharded TFRecords (Apache Beam).",
+        epilog="Other flags are passed to Beam as pipeline options (--runner, --project, ...).",
+    )
+    parser.add_argument(
+        "--manifest",
+        required=True,
+        help="WLASL_v0.3.json-format file, a CSV (path,label[,split,frame_start,frame_end,...]) "
+        "or a folder ROOT/<gloss>/* or ROOT/<split>/<gloss>/*",
+    )
+    parser.add_argument("--video_dir", help="folder of <video_id>.<ext> files (WLASL JSON manifests)")
+    parser.add_argument("--output_dir", required=True, help="a new or empty folder (local or gs://)")
+    parser.add_argument("--num_frames", type=_positive_int("num_frames"), default=20)
+    parser.add_argument("--size", type=_positive_int("size"), default=150, help="frame side in pixels")
+    parser.add_argument("--frame_encoding", choices=FRAME_ENCODINGS, default="jpeg")
+    parser.add_argument("--jpeg_quality", type=_positive_int("jpeg_quality"), default=95)
+    parser.add_argument("--compression", choices=("none", "gzip"), default="none")
+    parser.add_argument(
+        "--decoder",
+        choices=DECODERS,
+        default="pyav",
+        help="pyav: exact on every tested codec (default); decord: the original stack's "
+        "decoder, wrong on some codecs (see BUILD.md)",
+    )
+    parser.add_argument(
+        "--crop", choices=("none", "bbox"), default="none", help="bbox: crop to WLASL's box first"
+    )
+    parser.add_argument("--top_k_glosses", type=_positive_int("top_k_glosses"), default=None)
+    parser.add_argument(
+        "--splits", default=None, help="comma-separated subset of train,val,test (default: all)"
+    )
+    parser.add_argument(
+        "--target_shard_mb", type=_positive_int("target_shard_mb"), default=DEFAULT_TARGET_SHARD_MB
+    )
+    parser.add_argument(
+        "--num_shards",
+        type=_positive_int("num_shards"),
+        default=None,
+        help="shards per split (default: chosen from the data size, --target_shard_mb each)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete an earlier run's files in --output_dir instead of refusing to mix with them",
+    )
+    return parser
+
+
+def beam_options(beam_args: list[str]) -> PipelineOptions:
+    """Beam's options, defaulting to an offline, all-cores local run.
+
+    Left alone, Beam picks a runner that downloads a Prism binary; the DirectRunner in
+    multi_processing mode needs nothing from the network and pickles every step as Dataflow does.
+    """
+    options = PipelineOptions(beam_args)
+    standard = options.view_as(StandardOptions)
+    if standard.runner is None:
+        standard.runner = "DirectRunner"
+    if standard.runner in ("DirectRunner", "direct", "BundleBasedDirectRunner"):
+        direct = options.view_as(DirectOptions)
+        given = " ".join(beam_args)
+        if "--direct_running_mode" not in given:
+            direct.direct_running_mode = "multi_processing"
+        if "--direct_num_workers" not in given:
+            direct.direct_num_workers = os.cpu_count() or 1
+        if "--default_sdk_harness_log_level" not in given:
+            # Worker processes otherwise log every bundle at INFO to the user's terminal.
+            options.view_as(SdkHarnessOptions).default_sdk_harness_log_level = "WARNING"
+    return options
+
+
+def _our_files(output_dir: str) -> list[str]:
+    import tensorflow as tf
+
+    if not tf.io.gfile.isdir(output_dir):
+        return []
+    names = tf.io.gfile.listdir(output_dir)
+    ours = {info_files.DATASET_JSON, info_files.LABELS_TXT, info_files.ERRORS_JSONL}
+    return sorted(
+        n
+        for n in names
+        if n in ours or ".tfrecord" in n or n.startswith(f".{info_files.DATASET_JSON}")
+    )
+
+
+def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
+    """Refuses to mix with an earlier run's shards unless told to replace them."""
+    import tensorflow as tf
+
+    existing = _our_files(output_dir)
+    if existing and not overwrite:
+        finished = info_files.DATASET_JSON in existing
+        state = (
+            "holds a finished run" if finished else "holds an unfinished run (no dataset.json)"
+        )
+        raise UsageError(
+            f"--output_dir {output_dir} {state}: {', '.join(existing[:5])}"
+            f"{' ...' if len(existing) > 5 else ''}. Use a new folder, or --overwrite to replace it."
+        )
+    for name in existing:
+        tf.io.gfile.remove(info_files.join(output_dir, name))
+    tf.io.gfile.makedirs(output_dir)
+
+
+def config_from_args(args) -> PreprocessConfig:
+    if args.jpeg_quality > 100:
+        raise UsageError(f"--jpeg_quality must be in [1, 100], got {args.jpeg_quality}")
+    schema = ClipSchema(
+        num_frames=args.num_frames,
+        size=args.size,
+        frame_encoding=args.frame_encoding,
+        jpeg_quality=args.jpeg_quality,
+    )
+    return PreprocessConfig(
+        output_dir=args.output_dir,
+        schema=schema,
+        compression="GZIP" if args.compression == "gzip" else "",
+        decoder=args.decoder,
+        crop_bbox=args.crop == "bbox",
+        target_shard_bytes=args.target_shard_mb * 1_000_000,
+        num_shards=args.num_shards or 0,
+    )
+
+
+def run(argv=None, save_main_session=True) -> dict:
+    """Runs the job; returns dataset.json's content. Raises UsageError / ManifestError on bad input."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = make_parser()
+    args, beam_args = parser.parse_known_args(argv)
+    splits = None
+    if args.splits is not None:
+        splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+        unknown = [s for s in splits if s not in manifests.SPLITS]
+        if not splits or unknown:
+            raise UsageError(
+                f"--splits must be a comma-separated subset of {','.join(manifests.SPLITS)}, "
+                f"got {args.splits!r}"
+            )
+    if args.decoder == "decord":
+        from preprocess.decoder import get_decoder
+
+        get_decoder("decord")  # fails now, naming the extra to install, not on every clip
+    config = config_from_args(args)
+    # Every manifest error surfaces here, before any video is opened or any file written.
+    manifest = manifests.read_manifest(
+        args.manifest, args.video_dir, top_k_glosses=args.top_k_glosses, splits=splits
+    )
+    prepare_output_dir(args.output_dir, args.overwrite)
+    info_files.write_labels(args.output_dir, list(manifest.glosses))
+
+    options = beam_options(beam_args)
+    options.view_as(SetupOptions).save_main_session = save_main_session
+    command_line = ["python -m preprocess", *argv]
+    with beam.Pipeline(options=options) as pipeline:
+        build_pipeline(pipeline, list(manifest.clips), config, len(manifest.glosses), command_line)
+    return info_files.read_dataset_info(args.output_dir).to_json()
+
+
+def summarize(output_dir: str, info: dict) -> str:
+    """The lines printed at the end: where the output is and what failed, by reason."""
+    import tensorflow as tf
+
+    reasons = Counter()
+    errors_path = info_files.join(output_dir, info_files.ERRORS_JSONL)
+    with tf.io.gfile.GFile(errors_path) as f:
+        for line in f:
+            if line.strip():
+                reasons[json.loads(line)["reason"]] += 1
+    lines = [f"wrote {output_dir}"]
+    for split, entry in sorted(info["splits"].items()):
+        lines.append(
+            f"  {split}: {entry['examples']} clips in {entry['shards']} shard(s), "
+            f"{entry.get('failures', 0)} failed"
+        )
+    lines.append(f"  labels: {info['num_labels']} glosses in {info_files.LABELS_TXT}")
+    if reasons:
+        detail = ", ".join(f"{reason}={n}" for reason, n in sorted(reasons.items()))
+        lines.append(f"  failed clips: {sum(reasons.values())} ({detail}), see {errors_path}")
+    else:
+        lines.append(f"  failed clips: 0 ({info_files.ERRORS_JSONL} is empty)")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The local job service repeats each worker's own warnings a second time.
+    logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        info = run(argv)
+    except (UsageError, manifests.ManifestError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    output_dir = make_parser().parse_known_args(argv)[0].output_dir
+    print(summarize(output_dir, info))
+    return 0

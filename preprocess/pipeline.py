@@ -1,0 +1,294 @@
+"""The preprocess job: manifest rows → decoded clips → tf.train.Example → deterministic TFRecord shards.
+
+Runs on a laptop (the default: Beam's DirectRunner, one worker process per core, offline):
+
+    python -m preprocess --manifest=build/demo/data/WLASL_v0.3.json \
+        --video_dir=build/demo/data/videos --output_dir=/tmp/records
+
+or on Google Cloud Dataflow, shipping this package to the workers with --setup_file:
+
+    python -m preprocess --manifest=gs://BUCKET/WLASL_v0.3.json --video_dir=gs://BUCKET/videos \
+        --output_dir=gs://BUCKET/records --runner=DataflowRunner --project=PROJECT \
+        --region=us-central1 --temp_location=gs://BUCKET/tmp --setup_file=./setup.py
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+from typing import Iterable
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from schemas import dataset_info as info_files
+from schemas.features import ClipMeta, ClipSchema
+
+from preprocess import manifests
+
+COUNTER_NAMESPACE = "preprocess"
+DEFAULT_TARGET_SHARD_MB = 150  # DESIGN: 100–200 MB a shard streams well from local disks and GCS.
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessConfig:
+    """Everything the pipeline needs besides the clips; built from flags at the edge."""
+
+    output_dir: str
+    schema: ClipSchema = ClipSchema()
+    compression: str = ""  # '' or 'GZIP'
+    decoder: str = "pyav"
+    crop_bbox: bool = False
+    target_shard_bytes: int = DEFAULT_TARGET_SHARD_MB * 1_000_000
+    num_shards: int = 0  # per split; 0 chooses from the data size
+
+    def __post_init__(self):
+        if self.compression not in info_files.COMPRESSIONS:
+            raise ValueError(f"compression must be '' or 'GZIP', got {self.compression!r}")
+        if self.target_shard_bytes <= 0:
+            raise ValueError(f"target_shard_bytes must be positive, got {self.target_shard_bytes}")
+        if self.num_shards < 0:
+            raise ValueError(f"num_shards must be >= 0, got {self.num_shards}")
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodedClip:
+    index: int  # position in the manifest: the tie-breaker that makes output deterministic
+    clip_id: str
+    split: str
+    record: bytes
+
+
+def error_row(clip: manifests.Clip, reason: str, detail: str) -> dict:
+    """One errors.jsonl line: enough to find the clip again and to see why it produced no record."""
+    return {
+        "clip_id": clip.clip_id,
+        "video_id": clip.video_id,
+        "path": clip.path,
+        "split": clip.split,
+        "gloss": clip.gloss,
+        "reason": reason,
+        "detail": detail,
+    }
+
+
+class DecodeClipFn(beam.DoFn):
+    """(index, Clip) → EncodedClip, or (index, error row) on the FAILED output."""
+
+    FAILED = "failed"
+
+    def __init__(self, decoder: str, schema: ClipSchema, crop_bbox: bool):
+        self._decoder_name = decoder
+        self._schema = schema
+        self._crop_bbox = crop_bbox
+        self._written = Metrics.counter(COUNTER_NAMESPACE, "clips_written")
+        self._failed = Metrics.counter(COUNTER_NAMESPACE, "clips_failed")
+
+    def setup(self):
+        # Imported here so that a worker loads the decoder (and decord, if chosen) once.
+        from preprocess import decoder
+
+        self._decode = decoder.get_decoder(self._decoder_name)
+        self._decode_error = decoder.DecodeError
+
+    def process(self, element):
+        index, clip = element
+        try:
+            decoded = self._decode(
+                clip.path,
+                num_frames=self._schema.num_frames,
+                size=self._schema.size,
+                frame_start=clip.frame_start,
+                frame_end=clip.frame_end,
+                fps=clip.fps,
+                crop=clip.bbox if self._crop_bbox else None,
+            )
+        except self._decode_error as e:
+            yield self._fail(index, clip, e.reason, e.detail)
+            return
+        except Exception as e:  # noqa: BLE001 - a decoder bug must cost one clip, and say so
+            logging.exception("unexpected error decoding %s", clip.path)
+            yield self._fail(index, clip, "decode_failed", f"{type(e).__name__}: {e}")
+            return
+        meta = ClipMeta(
+            label=clip.label,
+            gloss=clip.gloss,
+            frame_indices=decoded.frame_indices,
+            num_source_frames=decoded.num_source_frames,
+            video_id=clip.video_id,
+            split=clip.split,
+            source=clip.source,
+            instance_id=clip.instance_id,
+            signer_id=clip.signer_id,
+            frame_start=clip.frame_start,
+            frame_end=clip.frame_end,
+        )
+        record = self._schema.encode(decoded.frames, meta)
+        self._written.inc()
+        yield EncodedClip(index=index, clip_id=clip.clip_id, split=clip.split, record=record)
+
+    def _fail(self, index, clip, reason, detail):
+        self._failed.inc()
+        Metrics.counter(COUNTER_NAMESPACE, f"failed_{reason}").inc()
+        return beam.pvalue.TaggedOutput(self.FAILED, (index, error_row(clip, reason, detail)))
+
+
+def _order_key(clip_id: str) -> str:
+    # A stable pseudo-random order: shards mix glosses (WLASL lists clips gloss by gloss) while
+    # every run still writes the same bytes.
+    return hashlib.sha1(clip_id.encode("utf-8")).hexdigest()
+
+
+def plan_split_shards(
+    split: str, items: Iterable[tuple[int, str, int]], target_bytes: int, num_shards: int
+):
+    """(index, order key, record size) of one split → (index, (split, shard, num_shards, position))."""
+    items = sorted(items, key=lambda item: (item[1], item[0]))
+    total = sum(size for _, _, size in items)
+    n = num_shards or max(1, math.ceil(total / target_bytes))
+    n = max(1, min(n, len(items)))
+    for position, (index, _, _) in enumerate(items):
+        yield index, (split, position % n, n, position)
+
+
+class WriteShardFn(beam.DoFn):
+    """Writes one shard under a temporary name and renames it, so a shard that exists is whole."""
+
+    def __init__(self, output_dir: str, compression: str):
+        self._output_dir = output_dir
+        self._compression = compression
+
+    def process(self, element):
+        import tensorflow as tf
+
+        (split, shard, num_shards), records = element
+        records = sorted(records)  # by position in the split's plan
+        name = info_files.shard_name(split, shard, num_shards, self._compression)
+        final = info_files.join(self._output_dir, name)
+        tmp = info_files.join(self._output_dir, f".{name}.tmp")
+        options = tf.io.TFRecordOptions(compression_type=self._compression)
+        size = 0
+        with tf.io.TFRecordWriter(tmp, options=options) as writer:
+            for _, record in records:
+                writer.write(record)
+                size += len(record)
+        tf.io.gfile.rename(tmp, final, overwrite=True)
+        yield {"split": split, "shard": shard, "num_shards": num_shards, "examples": len(records)}
+
+
+class DecodeClips(beam.PTransform):
+    """(index, Clip) → EncodedClip; failures on the tagged output 'failed' as (index, error row)."""
+
+    def __init__(self, config: PreprocessConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, clips):
+        return (
+            clips
+            # Spreads clips over workers: a Create's elements otherwise stay in one bundle.
+            | "Spread" >> beam.Reshuffle()
+            | "Decode"
+            >> beam.ParDo(
+                DecodeClipFn(self._config.decoder, self._config.schema, self._config.crop_bbox)
+            ).with_outputs(DecodeClipFn.FAILED, main="clips")
+        )
+
+
+class WriteShards(beam.PTransform):
+    """EncodedClip → shard files; outputs one stats dict per shard written."""
+
+    def __init__(self, config: PreprocessConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, encoded):
+        config = self._config
+        plan = (
+            encoded
+            | "Sizes" >> beam.Map(lambda c: (c.split, (c.index, _order_key(c.clip_id), len(c.record))))
+            | "BySplit" >> beam.GroupByKey()
+            | "Plan"
+            >> beam.FlatMap(
+                lambda kv: plan_split_shards(
+                    kv[0], kv[1], config.target_shard_bytes, config.num_shards
+                )
+            )
+        )
+        return (
+            encoded
+            | "Assign"
+            >> beam.Map(
+                lambda c, plan: (plan[c.index][:3], (plan[c.index][3], c.record)),
+                plan=beam.pvalue.AsDict(plan),
+            )
+            | "ByShard" >> beam.GroupByKey()
+            | "Write" >> beam.ParDo(WriteShardFn(config.output_dir, config.compression))
+        )
+
+
+def finish_run(_, shard_stats, failures, config: PreprocessConfig, splits, num_labels, command_line):
+    """Writes errors.jsonl, then dataset.json last: a folder with dataset.json is a finished run."""
+    output_dir = config.output_dir
+    import tensorflow as tf
+
+    rows = [row for _, row in sorted(failures, key=lambda item: item[0])]
+    with tf.io.gfile.GFile(info_files.join(output_dir, info_files.ERRORS_JSONL), "w") as f:
+        f.write("".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows))
+    per_split = {split: {"examples": 0, "shards": 0, "failures": 0} for split in splits}
+    for stats in shard_stats:
+        entry = per_split.setdefault(stats["split"], {"examples": 0, "shards": 0, "failures": 0})
+        entry["examples"] += stats["examples"]
+        entry["shards"] = stats["num_shards"]
+    for row in rows:
+        per_split.setdefault(row["split"], {"examples": 0, "shards": 0, "failures": 0})
+        per_split[row["split"]]["failures"] += 1
+    info = info_files.DatasetInfo(
+        clip=config.schema,
+        compression=config.compression,
+        splits=per_split,
+        num_labels=num_labels,
+        num_failures=len(rows),
+        command_line=list(command_line),
+        package_version=_package_version(),
+    )
+    info_files.write_dataset_info(output_dir, info)
+    return info.to_json()
+
+
+def build_pipeline(pipeline, clips: list[manifests.Clip], config: PreprocessConfig, num_labels: int,
+                   command_line=()):
+    """Adds the whole job to `pipeline`; returns the PCollection holding dataset.json's content."""
+    splits = sorted({clip.split for clip in clips})
+    decoded = (
+        pipeline
+        | "Clips" >> beam.Create(list(enumerate(clips)))
+        | "DecodeClips" >> DecodeClips(config)
+    )
+    shard_stats = decoded.clips | "WriteShards" >> WriteShards(config)
+    return (
+        pipeline
+        | "Start" >> beam.Create([None])
+        | "Finish"
+        >> beam.Map(
+            finish_run,
+            shard_stats=beam.pvalue.AsList(shard_stats),
+            failures=beam.pvalue.AsList(decoded[DecodeClipFn.FAILED]),
+            config=config,
+            splits=splits,
+            num_labels=num_labels,
+            command_line=command_line,
+        )
+    )
+
+
+def _package_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("aslvid2gloss")
+    except metadata.PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,35 @@
+"""The record contract shared by preprocess and training: feature keys, encoding, parsing, dataset files."""
+
+from schemas.dataset_info import (
+    DATASET_JSON,
+    ERRORS_JSONL,
+    LABELS_TXT,
+    DatasetInfo,
+    read_dataset_info,
+    read_labels,
+    shard_name,
+    write_dataset_info,
+    write_labels,
+)
+from schemas.features import (
+    FRAME_ENCODINGS,
+    SCHEMA_VERSION,
+    ClipMeta,
+    ClipSchema,
+)
+
+__all__ = [
+    "DATASET_JSON",
+    "ERRORS_JSONL",
+    "LABELS_TXT",
+    "FRAME_ENCODINGS",
+    "SCHEMA_VERSION",
+    "ClipMeta",
+    "ClipSchema",
+    "DatasetInfo",
+    "read_dataset_info",
+    "read_labels",
+    "shard_name",
+    "write_dataset_info",
+    "write_labels",
+]

@@ -1,0 +1,167 @@
+"""Feature keys, their spec, and the one object that encodes and parses a clip record.
+
+Both jobs import this module: preprocess calls `ClipSchema.encode`, training calls
+`ClipSchema.parse`. Nothing else in the project spells a feature key, so a change to
+the contract shows up here, in one diff, on both sides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+# Bumped whenever a key, dtype or meaning changes; written to dataset.json and checked on read.
+SCHEMA_VERSION = 1
+
+FRAMES = "frames"
+LABEL = "label"
+GLOSS = "gloss"
+VIDEO_ID = "video_id"
+SPLIT = "split"
+SOURCE = "source"
+INSTANCE_ID = "instance_id"
+SIGNER_ID = "signer_id"
+FRAME_START = "frame_start"
+FRAME_END = "frame_end"
+FRAME_INDICES = "frame_indices"
+NUM_SOURCE_FRAMES = "num_source_frames"
+
+FRAME_ENCODINGS = ("jpeg", "png", "raw")
+
+# Metadata keys by kind; frames and frame_indices depend on the clip shape and are added per schema.
+_BYTES_KEYS = (GLOSS, VIDEO_ID, SPLIT, SOURCE)
+_INT_KEYS = (LABEL, INSTANCE_ID, SIGNER_ID, FRAME_START, FRAME_END, NUM_SOURCE_FRAMES)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipMeta:
+    """Everything a record says about its clip besides the pixels ('' and -1 mean unknown)."""
+
+    label: int
+    gloss: str
+    frame_indices: tuple[int, ...]
+    num_source_frames: int
+    video_id: str = ""
+    split: str = ""
+    source: str = ""
+    instance_id: int = -1
+    signer_id: int = -1
+    frame_start: int = 1
+    frame_end: int = -1
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipSchema:
+    """Clip shape and frame encoding: the settings that dataset.json records for a dataset."""
+
+    num_frames: int = 20
+    size: int = 150
+    frame_encoding: str = "jpeg"
+    jpeg_quality: int = 95
+
+    def __post_init__(self):
+        if not isinstance(self.num_frames, int) or self.num_frames < 1:
+            raise ValueError(f"num_frames must be a positive integer, got {self.num_frames!r}")
+        if not isinstance(self.size, int) or self.size < 1:
+            raise ValueError(f"size must be a positive integer, got {self.size!r}")
+        if self.frame_encoding not in FRAME_ENCODINGS:
+            raise ValueError(
+                f"frame_encoding must be one of {FRAME_ENCODINGS}, got {self.frame_encoding!r}"
+            )
+        if not isinstance(self.jpeg_quality, int) or not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be an integer in [1, 100], got {self.jpeg_quality!r}")
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int, int]:
+        return (self.num_frames, self.size, self.size, 3)
+
+    # ---------------------------------------------------------------- encode
+    def encode(self, frames: np.ndarray, meta: ClipMeta) -> bytes:
+        """Serialized `tf.train.Example` for one clip; refuses frames that break the contract."""
+        self._check_frames(frames)
+        indices = tuple(int(i) for i in meta.frame_indices)
+        if len(indices) != self.num_frames:
+            raise ValueError(
+                f"frame_indices must have {self.num_frames} values, got {len(indices)}"
+            )
+        if not isinstance(meta.label, (int, np.integer)) or meta.label < 0:
+            raise ValueError(f"label must be a non-negative integer, got {meta.label!r}")
+        feature = {FRAMES: _bytes_feature(self._encode_frames(frames))}
+        feature[FRAME_INDICES] = _int_feature(indices)
+        for key in _BYTES_KEYS:
+            feature[key] = _bytes_feature([str(getattr(meta, key)).encode("utf-8")])
+        for key in _INT_KEYS:
+            feature[key] = _int_feature([int(getattr(meta, key))])
+        example = tf.train.Example(features=tf.train.Features(feature=feature))
+        return example.SerializeToString()
+
+    def _check_frames(self, frames: Any) -> None:
+        if not isinstance(frames, np.ndarray):
+            raise ValueError(f"frames must be a numpy array, got {type(frames).__name__}")
+        if frames.dtype != np.uint8:
+            raise ValueError(f"frames must be uint8 in [0, 255], got dtype {frames.dtype}")
+        if frames.shape != self.frame_shape:
+            raise ValueError(
+                f"frames must have shape {self.frame_shape} (T, H, W, RGB), got {frames.shape}"
+            )
+
+    def _encode_frames(self, frames: np.ndarray) -> list[bytes]:
+        if self.frame_encoding == "raw":
+            return [np.ascontiguousarray(frames).tobytes()]
+        if self.frame_encoding == "png":
+            return [tf.io.encode_png(f).numpy() for f in frames]
+        return [
+            tf.io.encode_jpeg(f, quality=self.jpeg_quality, format="rgb").numpy() for f in frames
+        ]
+
+    # ----------------------------------------------------------------- parse
+    def parse_spec(self) -> dict[str, tf.io.FixedLenFeature]:
+        """The `tf.io.parse_example` spec matching `encode`."""
+        frame_values = 1 if self.frame_encoding == "raw" else self.num_frames
+        spec = {
+            FRAMES: tf.io.FixedLenFeature([frame_values], tf.string),
+            FRAME_INDICES: tf.io.FixedLenFeature([self.num_frames], tf.int64),
+        }
+        spec.update({k: tf.io.FixedLenFeature([], tf.string) for k in _BYTES_KEYS})
+        spec.update({k: tf.io.FixedLenFeature([], tf.int64) for k in _INT_KEYS})
+        return spec
+
+    def parse(self, serialized: tf.Tensor, float_frames: bool = True) -> dict[str, tf.Tensor]:
+        """One serialized record → tensors; frames (T, H, W, 3) float32 in [0, 1] or uint8.
+
+        Works eagerly and inside `tf.data.Dataset.map`. A frame of the wrong size fails
+        with an InvalidArgumentError naming the expected shape instead of flowing on.
+        """
+        parsed = tf.io.parse_single_example(serialized, self.parse_spec())
+        frames = self.decode_frames(parsed[FRAMES])
+        parsed[FRAMES] = tf.image.convert_image_dtype(frames, tf.float32) if float_frames else frames
+        return parsed
+
+    def decode_frames(self, encoded: tf.Tensor) -> tf.Tensor:
+        """The `frames` feature's values → uint8 (T, H, W, 3)."""
+        if self.frame_encoding == "raw":
+            flat = tf.io.decode_raw(encoded[0], tf.uint8)
+            flat = tf.ensure_shape(flat, [int(np.prod(self.frame_shape))])
+            return tf.reshape(flat, self.frame_shape)
+        decode = tf.io.decode_png if self.frame_encoding == "png" else tf.io.decode_jpeg
+        # T is static, so unrolling beats a tf.map_fn while-loop and keeps shapes static.
+        frames = tf.stack([decode(encoded[t], channels=3) for t in range(self.num_frames)])
+        return tf.ensure_shape(frames, self.frame_shape)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, config: dict[str, Any]) -> "ClipSchema":
+        return cls(**{f.name: config[f.name] for f in dataclasses.fields(cls) if f.name in config})
+
+
+def _bytes_feature(values: list[bytes]) -> tf.train.Feature:
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+
+
+def _int_feature(values) -> tf.train.Feature:
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))

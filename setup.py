@@ -1,0 +1,43 @@
+"""The aslvid2gloss distribution: also what Dataflow installs on its workers via --setup_file."""
+
+import setuptools
+
+# Versions that install together on Python 3.11 and were tested together (make test).
+REQUIRED = [
+    "tensorflow==2.21.0",
+    "tensorboard==2.21.0",
+    "apache-beam==2.77.0",
+    "crcmod==1.7",  # Beam's fast CRC for TFRecord IO
+    "av==18.1.0",  # PyAV: FFmpeg bindings with FFmpeg in the wheel; the exact default decoder
+    "numpy==2.4.6",
+    "absl-py==2.5.1",
+    "pillow==12.3.0",
+]
+
+EXTRAS = {
+    "dev": [
+        "pytest==9.2.0",
+        "hypothesis==6.170.17",
+        "imageio-ffmpeg==0.8.1",  # an ffmpeg CLI to write and check the test corpus
+        "psutil==7.2.2",
+    ],
+    # decord is offered because the original stack used it; it is wrong on some codecs (BUILD.md).
+    "decord": ["decord==0.6.0"],
+    "dataflow": ["apache-beam[gcp]==2.77.0"],
+    "gpu": ["tensorflow[and-cuda]==2.21.0"],
+}
+
+setuptools.setup(
+    name="aslvid2gloss",
+    version="0.1.0",
+    description="Sign-language video to gloss: Beam preprocessing to TFRecords and a tf.distribute trainer",
+    python_requires=">=3.11,<3.12",
+    packages=["schemas", "preprocess", "training"],
+    install_requires=REQUIRED,
+    extras_require=EXTRAS,
+    entry_points={
+        "console_scripts": [
+            "aslvid2gloss-preprocess=preprocess.cli:main",
+        ],
+    },
+)
