@@ -68,7 +68,11 @@ def make_parser() -> argparse.ArgumentParser:
         help="WLASL_v0.3.json-format file, a CSV (path,label[,split,frame_start,frame_end,...]) "
         "or a folder ROOT/<gloss>/* or ROOT/<split>/<gloss>/*",
     )
-    parser.add_argument("--video_dir", help="folder of <video_id>.<ext> files (WLASL JSON manifests)")
+    parser.add_argument(
+        "--video_dir",
+        help="WLASL JSON: the folder of <video_id>.<ext> files (required); CSV: the base of "
+        "relative paths (default: the CSV's folder); folder manifests: leave unset",
+    )
     parser.add_argument("--output_dir", required=True, help="a new or empty folder (local or gs://)")
     parser.add_argument("--num_frames", type=_positive_int("num_frames"), default=20)
     parser.add_argument("--size", type=_positive_int("size"), default=150, help="frame side in pixels")

@@ -1,0 +1,1 @@
+"""The preprocess job: manifests → decoded clips → sharded TFRecords (Apache Beam)."""

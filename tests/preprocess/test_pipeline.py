@@ -1,0 +1,239 @@
+"""The Beam job end to end on real videos: shards, dataset.json, errors.jsonl, determinism, refusals."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+import apache_beam as beam
+
+from preprocess import cli, manifests, pipeline
+from preprocess.synthetic import SyntheticConfig, make_dataset
+from schemas import dataset_info, features
+from schemas.features import ClipSchema
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SMALL = ["--num_frames=6", "--size=32"]
+IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """3 glosses × 4 clips of real H.264 plus a broken, an empty and a missing video."""
+    root = tmp_path_factory.mktemp("synthetic")
+    manifest = make_dataset(
+        str(root), SyntheticConfig(num_classes=3, clips_per_class=4, width=48, height=48, seed=3)
+    )
+    with open(manifest) as f:
+        entries = json.load(f)
+    videos = root / "videos"
+    (videos / "broken.mp4").write_bytes(os.urandom(2000))
+    (videos / "empty.mp4").write_bytes(b"")
+    good = entries[0]["instances"][0]
+    for video_id in ("broken", "empty", "missing"):
+        entries[1]["instances"].append(
+            dict(good, video_id=video_id, instance_id=100 + len(entries[1]["instances"]))
+        )
+    with open(manifest, "w") as f:
+        json.dump(entries, f)
+    return manifest, str(videos)
+
+
+def _run(manifest, video_dir, out, *extra):
+    argv = [f"--manifest={manifest}", f"--video_dir={video_dir}", f"--output_dir={out}"]
+    return cli.run([*argv, *SMALL, *IN_MEMORY, *extra])
+
+
+def _read_split(out, split, schema, compression=""):
+    files = sorted(tf.io.gfile.glob(os.path.join(out, dataset_info.shard_pattern(split, compression))))
+    ds = tf.data.TFRecordDataset(files, compression_type=compression).map(
+        lambda r: schema.parse(r, float_frames=False)
+    )
+    return files, list(ds.as_numpy_iterator())
+
+
+def _digest(folder):
+    return {
+        name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        for name in sorted(os.listdir(folder))
+        if ".tfrecord" in name or name in ("labels.txt", "errors.jsonl")
+    }
+
+
+def test_writes_every_good_clip_and_records_every_bad_one(dataset, tmp_path):
+    manifest, video_dir = dataset
+    out = tmp_path / "out"
+    info = _run(manifest, video_dir, out)
+
+    expected = manifests.read_manifest(manifest, video_dir).clips
+    good = [c for c in expected if c.video_id not in ("broken", "empty", "missing")]
+    schema = ClipSchema(num_frames=6, size=32)
+    seen = []
+    for split in ("train", "val", "test"):
+        files, records = _read_split(str(out), split, schema)
+        assert files, f"no shard for {split}"
+        assert info["splits"][split]["examples"] == len(records)
+        for r in records:
+            assert r[features.SPLIT].decode() == split
+            assert r[features.FRAMES].shape == (6, 32, 32, 3)
+            assert len(r[features.FRAME_INDICES]) == 6
+            assert r[features.NUM_SOURCE_FRAMES] > 0
+            seen.append(r[features.VIDEO_ID].decode())
+    assert sorted(seen) == sorted(c.video_id for c in good), "each good clip exactly once"
+
+    rows = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
+    reasons = {row["video_id"]: row["reason"] for row in rows}
+    assert reasons == {"broken": reasons["broken"], "empty": "empty_file", "missing": "missing_file"}
+    assert reasons["broken"] in ("not_a_video", "decode_failed", "truncated")
+    assert all(row["path"] and row["clip_id"] and row["detail"] for row in rows)
+
+    assert info["num_failures"] == 3
+    assert info["num_labels"] == 3
+    assert info["num_frames"] == 6 and info["size"] == 32 and info["frame_encoding"] == "jpeg"
+    assert (out / "labels.txt").read_text().splitlines() == ["circle", "left-right", "up-down"]
+    assert dataset_info.read_dataset_info(str(out)).splits == info["splits"]
+    assert not [n for n in os.listdir(out) if n.endswith(".tmp")]
+
+
+def test_labels_follow_manifest_gloss_order_and_top_k(dataset, tmp_path):
+    manifest, video_dir = dataset
+    out = tmp_path / "out"
+    info = _run(manifest, video_dir, out, "--top_k_glosses=2", "--splits=train")
+    assert (out / "labels.txt").read_text().splitlines() == ["circle", "left-right"]
+    assert set(info["splits"]) == {"train"}
+    _, records = _read_split(str(out), "train", ClipSchema(num_frames=6, size=32))
+    for r in records:
+        assert r[features.LABEL] in (0, 1)
+        assert r[features.GLOSS].decode() == ["circle", "left-right"][r[features.LABEL]]
+
+
+@pytest.mark.parametrize("encoding, compression", [("jpeg", "none"), ("raw", "gzip")])
+def test_same_input_gives_byte_identical_shards(dataset, tmp_path, encoding, compression):
+    manifest, video_dir = dataset
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        _run(manifest, video_dir, out, f"--frame_encoding={encoding}",
+             f"--compression={compression}", "--num_shards=2")
+        runs.append(_digest(out))
+    assert runs[0] == runs[1]
+    suffix = ".tfrecord.gz" if compression == "gzip" else ".tfrecord"
+    assert sum(name.endswith(suffix) for name in runs[0]) == 6  # 2 shards × 3 splits
+
+
+def test_shard_count_from_flag_and_from_size(dataset, tmp_path):
+    manifest, video_dir = dataset
+    out = tmp_path / "three"
+    info = _run(manifest, video_dir, out, "--num_shards=3", "--splits=train")
+    files, records = _read_split(str(out), "train", ClipSchema(num_frames=6, size=32))
+    assert [os.path.basename(f) for f in files] == [
+        f"train-0000{i}-of-00003.tfrecord" for i in range(3)
+    ]
+    assert info["splits"]["train"] == {"examples": len(records), "shards": 3, "failures": 0}
+
+
+def test_plan_splits_by_size_and_covers_every_clip_once():
+    items = [(i, f"{i * 7919 % 101:03d}", 40) for i in range(10)]
+    plan = dict(pipeline.plan_split_shards("train", items, target_bytes=100, num_shards=0))
+    assert sorted(plan) == list(range(10))
+    assert {v[2] for v in plan.values()} == {4}  # 400 bytes / 100 per shard
+    assert sorted(v[1] for v in plan.values()) == sorted([0, 1, 2, 3] * 2 + [0, 1])
+    few = dict(pipeline.plan_split_shards("val", items[:2], target_bytes=1, num_shards=0))
+    assert {v[2] for v in few.values()} == {2}, "never more shards than clips"
+
+
+def test_refuses_to_mix_with_an_earlier_run(dataset, tmp_path):
+    manifest, video_dir = dataset
+    out = tmp_path / "out"
+    _run(manifest, video_dir, out, "--splits=val")
+    with pytest.raises(cli.UsageError, match="holds a finished run.*--overwrite"):
+        _run(manifest, video_dir, out, "--splits=val")
+    (out / "dataset.json").unlink()
+    with pytest.raises(cli.UsageError, match=r"holds an unfinished run \(no dataset.json\)"):
+        _run(manifest, video_dir, out, "--splits=val")
+    info = _run(manifest, video_dir, out, "--splits=test", "--overwrite")
+    assert set(info["splits"]) == {"test"}
+    assert not list(out.glob("val-*")), "--overwrite removes the older run's shards"
+
+
+def test_bad_manifest_fails_before_any_output(tmp_path):
+    manifest = tmp_path / "clips.csv"
+    manifest.write_text("path,label,frame_start,frame_end\na.mp4,book,9,3\n")
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "preprocess", f"--manifest={manifest}", f"--output_dir={out}"],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "clips.csv" in result.stderr and "frame_start" in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "flag, message",
+    [("--splits=train,dev", "--splits must be"), ("--jpeg_quality=101", "--jpeg_quality")],
+)
+def test_bad_flags_are_named(dataset, tmp_path, flag, message):
+    manifest, video_dir = dataset
+    with pytest.raises(cli.UsageError, match=message):
+        _run(manifest, video_dir, tmp_path / "out", flag)
+
+
+def test_decode_clips_transform_routes_failures(dataset, tmp_path):
+    manifest, video_dir = dataset
+    clips = [c for c in manifests.read_manifest(manifest, video_dir).clips
+             if c.split == "val" or c.video_id in ("empty", "missing")]
+    config = pipeline.PreprocessConfig(output_dir=str(tmp_path), schema=ClipSchema(num_frames=4, size=16))
+    with TestPipeline() as p:
+        result = p | beam.Create(list(enumerate(clips))) | pipeline.DecodeClips(config)
+        assert_that(
+            result.clips | beam.Map(lambda c: c.clip_id),
+            equal_to([c.clip_id for c in clips if c.split == "val" and c.video_id not in ("empty", "missing")]),
+            label="good",
+        )
+        assert_that(
+            result.failed | beam.Map(lambda kv: (kv[1]["video_id"], kv[1]["reason"])),
+            equal_to([("empty", "empty_file"), ("missing", "missing_file")]),
+            label="failed",
+        )
+
+
+@pytest.mark.slow
+def test_default_cli_runs_multi_processing_offline_and_matches_in_memory(dataset, tmp_path):
+    """The default runner pickles every step in worker processes, as Dataflow does."""
+    manifest, video_dir = dataset
+    out = tmp_path / "mp"
+    result = subprocess.run(
+        [sys.executable, "-m", "preprocess", f"--manifest={manifest}", f"--video_dir={video_dir}",
+         f"--output_dir={out}", *SMALL, "--num_shards=2"],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"wrote {out}" in result.stdout and "missing_file=1" in result.stdout
+    assert "prism" not in (result.stdout + result.stderr).lower()
+    reference = tmp_path / "ref"
+    _run(manifest, video_dir, reference, "--num_shards=2")
+    assert _digest(out) == _digest(reference)
+
+
+@pytest.mark.slow
+def test_sdist_ships_the_three_packages(tmp_path):
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "sdist", "--dist-dir", str(tmp_path)],
+        cwd=REPO, check=True, capture_output=True, timeout=300,
+    )
+    (sdist,) = tmp_path.glob("aslvid2gloss-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    for package in ("schemas", "preprocess", "training"):
+        assert f"{package}/__init__.py" in names
+    assert "preprocess/pipeline.py" in names and "schemas/features.py" in names
+    assert "setup.py" in names
