@@ -25,7 +25,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import (
     DirectOptions,
     PipelineOptions,
-    SdkHarnessOptions,
+    WorkerOptions,
     SetupOptions,
     StandardOptions,
 )
@@ -129,7 +129,7 @@ def beam_options(beam_args: list[str]) -> PipelineOptions:
             direct.direct_num_workers = os.cpu_count() or 1
         if "--default_sdk_harness_log_level" not in given:
             # Worker processes otherwise log every bundle at INFO to the user's terminal.
-            options.view_as(SdkHarnessOptions).default_sdk_harness_log_level = "WARNING"
+            options.view_as(WorkerOptions).default_sdk_harness_log_level = "WARNING"
     return options
 
 

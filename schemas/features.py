@@ -96,7 +96,9 @@ class ClipSchema:
         for key in _INT_KEYS:
             feature[key] = _int_feature([int(getattr(meta, key))])
         example = tf.train.Example(features=tf.train.Features(feature=feature))
-        return example.SerializeToString()
+        # Map fields (the feature dict) serialize in hash order unless asked otherwise, which
+        # differs between processes; deterministic=True keeps shards byte-identical run to run.
+        return example.SerializeToString(deterministic=True)
 
     def _check_frames(self, frames: Any) -> None:
         if not isinstance(frames, np.ndarray):

@@ -1,0 +1,601 @@
+"""Video file -> sampled, upright, resized uint8 RGB frames, exactly as ffmpeg decodes it (PyAV).
+
+Frames are decoded sequentially in display order (the order the decoder outputs them), every frame
+the decoder yields counts, none is duplicated or dropped: the sequence ffmpeg's CLI writes with
+`-fps_mode passthrough`. No seeking: seeking is where frame-accurate readers go wrong.
+
+DecodeError.reason is a short stable code (it is written to errors.jsonl):
+  missing_file         the path does not exist
+  empty_file           the file has 0 bytes
+  unreadable_file      the file exists but cannot be read (permissions, a folder, I/O error)
+  not_a_video          FFmpeg recognises no container format in it (text, HTML, random bytes)
+  truncated            the file ends before its own data does: an MP4/MOV box or sample index
+                       reaching past the end of the file, or an MP4/MOV without its moov index
+  no_video_stream      a container with no video stream (e.g. audio only)
+  unsupported_codec    no decoder for the video stream's codec
+  decode_failed        the demuxer or decoder reported an error while reading the frames
+  corrupt_frame        a sampled frame was flagged corrupt by the decoder (concealed errors)
+  no_frames            the video stream decodes to zero frames
+  no_timestamps        the stated-rate rule needs frame times and the file has none
+  unsupported_rotation display metadata other than a multiple of 90 degrees (with optional flip)
+  crop_outside_frame   the crop box does not overlap the displayed frame
+
+Truncated files are never a record, even when the frames a clip needs could be decoded: a file cut
+short is a failed download, and a record from it would hide that. Container indexes make this
+checkable up front (MP4/MOV, AVI); in formats without an index a cut file is caught when the
+demuxer or decoder reports an error on the way to the clip's last frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fractions
+import io
+import logging
+import math
+import os
+import struct
+from fractions import Fraction
+from typing import Callable, Iterator
+
+import av
+import numpy as np
+
+from preprocess import sampling
+
+log = logging.getLogger(__name__)
+
+DECODERS = ("pyav", "decord")
+
+# swscale's area averaging: clean downscaling (the usual case: 240p..1080p to 150x150).
+_INTERPOLATION = "AREA"
+
+
+class DecodeError(Exception):
+    """A video that yields no clip; `reason` is one of the codes in the module docstring."""
+
+    def __init__(self, path: str, reason: str, detail: str):
+        super().__init__(f"{path}: {reason}: {detail}")
+        self.path = path
+        self.reason = reason
+        self.detail = detail
+
+    def __reduce__(self):
+        # Beam pickles exceptions across workers; the default would call __init__ with one arg.
+        return (type(self), (self.path, self.reason, self.detail))
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodedClip:
+    frames: np.ndarray  # (num_frames, size, size, 3) uint8 RGB, upright as displayed
+    frame_indices: tuple[int, ...]  # 0-based indices into the display-order decoded frames
+    num_source_frames: int  # frames decoded from the video (decoding may stop after the clip)
+
+
+def get_decoder(name: str) -> Callable[..., DecodedClip]:
+    """The decode_clip function of decoder `name` ('pyav', the default, or 'decord')."""
+    if name == "pyav":
+        return decode_clip
+    if name == "decord":
+        try:
+            from preprocess import decord_decoder
+        except ImportError as e:
+            raise ValueError(
+                f"--decoder=decord needs the decord package, which is not installed ({e}); "
+                "install the extra: pip install 'aslvid2gloss[decord]'"
+            ) from e
+        return decord_decoder.decode_clip
+    raise ValueError(f"unknown decoder {name!r}; expected one of {', '.join(DECODERS)}")
+
+
+def check_args(num_frames: int, size: int, fps, crop) -> None:
+    """ValueError for arguments that are wrong whatever the video (shared with decord_decoder)."""
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    if size < 1:
+        raise ValueError(f"size must be >= 1, got {size}")
+    if fps is not None and Fraction(fps) <= 0:
+        raise ValueError(f"fps must be > 0 or None, got {fps}")
+    if crop is not None:
+        if len(crop) != 4 or not all(math.isfinite(v) for v in crop):
+            raise ValueError(f"crop must be 4 finite numbers [x0, y0, x1, y1], got {crop}")
+        if not (crop[0] < crop[2] and crop[1] < crop[3]):
+            raise ValueError(f"crop must have x0 < x1 and y0 < y1, got {list(crop)}")
+
+
+def is_remote(path: str) -> bool:
+    return "://" in path
+
+
+@contextlib.contextmanager
+def open_binary(path: str) -> Iterator[io.RawIOBase]:
+    """The file as a seekable binary file object; gs:// and other URLs through tf.io.gfile."""
+    if is_remote(path):
+        import tensorflow as tf  # Only here: local decoding must not pay TensorFlow's import.
+
+        f = tf.io.gfile.GFile(path, "rb")
+    else:
+        f = open(path, "rb")
+    try:
+        yield f
+    finally:
+        f.close()
+
+
+def check_file(path: str) -> int:
+    """The file's size in bytes; DecodeError if it is missing, empty or unreadable."""
+    try:
+        if is_remote(path):
+            import tensorflow as tf
+
+            if not tf.io.gfile.exists(path):
+                raise DecodeError(path, "missing_file", "no such file")
+            size = tf.io.gfile.stat(path).length
+        else:
+            if not os.path.exists(path):
+                raise DecodeError(path, "missing_file", "no such file")
+            if os.path.isdir(path):
+                raise DecodeError(path, "unreadable_file", "is a folder")
+            size = os.path.getsize(path)
+    except OSError as e:
+        raise DecodeError(path, "unreadable_file", str(e)) from e
+    if size == 0:
+        raise DecodeError(path, "empty_file", "0 bytes")
+    return size
+
+
+# ---------------------------------------------------------------------------------------------
+# ISO-BMFF (MP4/MOV) boxes: PyAV 18 does not expose the stream's display matrix (frames carry no
+# DISPLAYMATRIX side data either), so it is read from the track header here, as FFmpeg's mov
+# demuxer does. The same walk tells a cut-short MP4 (no moov, or a box past the end) from junk.
+
+_CONTAINER_BOXES = {b"moov", b"trak", b"mdia", b"edts", b"minf", b"stbl"}
+_TOP_LEVEL_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"uuid", b"pdin", b"meta"}
+
+
+def _boxes(f, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(type, payload offset, box end) for each box in [start, end); end may exceed the file."""
+    pos = start
+    while pos + 8 <= end:
+        f.seek(pos)
+        head = f.read(16)
+        if len(head) < 8:
+            return
+        size, kind = struct.unpack(">I4s", head[:8])
+        header = 8
+        if size == 1:
+            if len(head) < 16:
+                return
+            size = struct.unpack(">Q", head[8:16])[0]
+            header = 16
+        elif size == 0:
+            size = end - pos
+        if size < header:
+            return
+        yield kind, pos + header, pos + size
+        pos += size
+
+
+def _mp4_layout(f, file_size: int) -> str | None:
+    """For an ISO-BMFF file: 'ok', 'no_moov' or 'past_end'; None if it is not ISO-BMFF at all."""
+    boxes = list(_boxes(f, 0, file_size))
+    if not boxes or boxes[0][0] not in _TOP_LEVEL_BOXES:
+        return None
+    if any(box_end > file_size for kind, _, box_end in boxes if kind in _TOP_LEVEL_BOXES):
+        return "past_end"
+    return "ok" if any(kind == b"moov" for kind, _, _ in boxes) else "no_moov"
+
+
+def _ebml_vint(f) -> tuple[int, bool] | None:
+    """An EBML variable-size integer: (value, all value bits set = "unknown size")."""
+    first = f.read(1)
+    if not first or first[0] == 0:
+        return None
+    length = 9 - first[0].bit_length()
+    rest = f.read(length - 1)
+    if len(rest) < length - 1:
+        return None
+    value = first[0] & ((1 << (8 - length)) - 1)
+    for b in rest:
+        value = (value << 8) | b
+    return value, value == (1 << (7 * length)) - 1
+
+
+def declared_past_end(f, file_size: int) -> str | None:
+    """Why the container's own header says the file should be longer than it is, else None.
+
+    MP4/MOV boxes, the AVI RIFF chunk and the Matroska/WebM Segment carry their sizes; a file
+    that ends before them was cut short. Sizes a writer leaves open (0, unknown) are skipped.
+    """
+    f.seek(0)
+    head = f.read(12)
+    if head[:4] == b"RIFF":
+        declared = struct.unpack("<I", head[4:8])[0]
+        if 0 < declared < 0xFFFFFFFF and declared + 8 > file_size:
+            return f"RIFF header declares {declared + 8} bytes, the file has {file_size}"
+        return None
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        f.seek(4)
+        header = _ebml_vint(f)
+        if header is None:
+            return None
+        f.seek(f.tell() + header[0])
+        if f.read(4) != b"\x18\x53\x80\x67":
+            return None
+        segment = _ebml_vint(f)
+        if segment is not None and not segment[1] and f.tell() + segment[0] > file_size:
+            declared = f.tell() + segment[0]
+            return f"Matroska segment declares {declared} bytes, the file has {file_size}"
+        return None
+    f.seek(0)
+    if _mp4_layout(f, file_size) == "past_end":
+        return "an MP4/MOV box reaches past the end of the file"
+    return None
+
+
+def _read_matrix(payload: bytes) -> list[int]:
+    return list(struct.unpack(">9i", payload))
+
+
+def _mp4_display_matrix(f, file_size: int, track_id: int) -> list[int] | None:
+    """The display matrix FFmpeg's mov demuxer derives (tkhd x mvhd) for track_id, or None."""
+    moov = next((b for b in _boxes(f, 0, file_size) if b[0] == b"moov"), None)
+    if moov is None:
+        return None
+    movie = [65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30]
+    for kind, off, end in _boxes(f, moov[1], min(moov[2], file_size)):
+        if kind == b"mvhd":
+            f.seek(off)
+            version = f.read(1)[0]
+            # version(1) flags(3) times(8|16+4) ... rate(4) volume(2) reserved(10) matrix(36)
+            f.seek(off + 4 + (28 if version == 1 else 16) + 4 + 2 + 10)
+            movie = _read_matrix(f.read(36))
+        elif kind == b"trak":
+            for sub, soff, _ in _boxes(f, off, end):
+                if sub != b"tkhd":
+                    continue
+                f.seek(soff)
+                version = f.read(1)[0]
+                f.seek(soff + 4 + (16 if version == 1 else 8))
+                if struct.unpack(">I", f.read(4))[0] != track_id:
+                    continue
+                # ... reserved(4) duration(4|8) reserved(8) layer(2) group(2) volume(2) res(2)
+                f.seek(soff + 4 + (16 if version == 1 else 8) + 4 + 4 + (8 if version == 1 else 4))
+                f.seek(8 + 2 + 2 + 2 + 2, io.SEEK_CUR)
+                track = _read_matrix(f.read(36))
+                shifts = (16, 16, 30)
+                return [
+                    sum((track[3 * i + e] * movie[3 * e + j]) >> shifts[e] for e in range(3))
+                    for i in range(3)
+                    for j in range(3)
+                ]
+    return None
+
+
+def _display_transform(matrix: list[int] | None) -> Callable[[np.ndarray], np.ndarray]:
+    """What ffmpeg's CLI autorotate does for this display matrix, on an (H, W, 3) array."""
+    if matrix is None:
+        return lambda a: a
+    # av_display_rotation_get(), then fftools' get_rotation(): clockwise degrees in [0, 360).
+    fp = [v / 65536.0 for v in matrix]
+    scale0, scale1 = math.hypot(fp[0], fp[3]), math.hypot(fp[1], fp[4])
+    if scale0 == 0 or scale1 == 0:
+        raise ValueError(f"degenerate display matrix {matrix}")
+    theta = -round(-math.degrees(math.atan2(fp[1] / scale1, fp[0] / scale0)))
+    theta -= 360 * math.floor(theta / 360 + 0.9 / 360)
+    if abs(theta - 90) < 1:
+        if matrix[3] > 0:  # transpose=cclock_flip
+            return lambda a: a.transpose(1, 0, 2)
+        return lambda a: np.rot90(a, -1)  # transpose=clock
+    if abs(theta - 180) < 1:
+        return lambda a: a[:: -1 if matrix[4] < 0 else 1, :: -1 if matrix[0] < 0 else 1]
+    if abs(theta - 270) < 1:
+        if matrix[3] < 0:  # transpose=clock_flip
+            return lambda a: np.rot90(a, -1)[::-1]
+        return lambda a: np.rot90(a, 1)  # transpose=cclock
+    if abs(theta) < 1:
+        return (lambda a: a[::-1]) if matrix[4] < 0 else (lambda a: a)
+    raise ValueError(f"rotation of {theta} degrees is not a multiple of 90")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class _PtsCorrector:
+    """libavcodec's guess_correct_pts(): the best_effort_timestamp ffmpeg's CLI uses as frame time.
+
+    PyAV exposes only the raw pts, which AVI and other containers fill from dts, out of order.
+    """
+
+    def __init__(self):
+        self.faulty_pts = self.faulty_dts = 0
+        self.last_pts = self.last_dts = -(2**63)
+
+    def __call__(self, pts: int | None, dts: int | None) -> int | None:
+        if dts is not None:
+            self.faulty_dts += dts <= self.last_dts
+            self.last_dts = dts
+        elif pts is not None:
+            self.last_dts = pts
+        if pts is not None:
+            self.faulty_pts += pts <= self.last_pts
+            self.last_pts = pts
+        elif dts is not None:
+            self.last_pts = dts
+        if (self.faulty_pts <= self.faulty_dts or dts is None) and pts is not None:
+            return pts
+        return dts
+
+
+class _Clock:
+    """Display time of each frame in seconds from the first displayed frame, exact."""
+
+    def __init__(self, time_base: Fraction, rate: Fraction | None):
+        self.time_base = time_base
+        self.rate = rate
+        self.correct = _PtsCorrector()
+        self.first: int | None = None
+        self.prev: Fraction | None = None
+
+    def __call__(self, frame: av.VideoFrame) -> Fraction | None:
+        pts = self.correct(frame.pts, frame.dts)
+        if pts is not None:
+            if self.first is None:
+                self.first = pts
+            time = (pts - self.first) * self.time_base
+        elif self.prev is None:
+            time = Fraction(0)
+        else:
+            # As ffmpeg's CLI does for a frame without a timestamp: the previous one plus a frame.
+            if frame.duration:
+                step = frame.duration * self.time_base
+            elif self.rate:
+                step = 1 / self.rate
+            else:
+                return None
+            time = self.prev + step
+        self.prev = time
+        return time
+
+
+@dataclasses.dataclass
+class _Source:
+    path: str
+    file_size: int
+    transform: Callable[[np.ndarray], np.ndarray] = lambda a: a
+
+
+def _open_container(source: _Source, f) -> av.container.InputContainer:
+    past_end = declared_past_end(f, source.file_size)
+    f.seek(0)
+    if past_end:
+        raise DecodeError(source.path, "truncated", past_end)
+    try:
+        container = av.open(f, mode="r")
+    except av.error.InvalidDataError as e:
+        f.seek(0)
+        layout = _mp4_layout(f, source.file_size)
+        if layout == "no_moov":
+            raise DecodeError(source.path, "truncated", "MP4/MOV without its moov index") from e
+        raise DecodeError(source.path, "not_a_video", f"no known container format ({e})") from e
+    except av.error.FFmpegError as e:
+        raise DecodeError(source.path, "not_a_video", f"FFmpeg cannot open it ({e})") from e
+    # PyAV turns on genpts, which invents packet pts (e.g. pts = dts + 1 in AVI) that ffmpeg's CLI
+    # never sees; frame times would then differ from ffmpeg's. It only affects timestamps.
+    container.flags = container.flags & ~av.container.Flags.gen_pts.value
+    return container
+
+
+def _video_stream(source: _Source, container) -> av.video.stream.VideoStream:
+    streams = [
+        s
+        for s in container.streams.video
+        if not s.disposition & av.stream.Disposition.attached_pic  # cover art is no video
+    ]
+    if not streams:
+        kinds = ", ".join(sorted({s.type for s in container.streams})) or "none"
+        raise DecodeError(source.path, "no_video_stream", f"streams: {kinds}")
+    stream = streams[0]
+    if stream.codec_context is None:
+        raise DecodeError(source.path, "unsupported_codec", "no decoder for the video stream")
+    return stream
+
+
+def _check_index(source: _Source, stream) -> None:
+    """A sample index pointing past the end of the file means the file was cut short."""
+    entries = stream.index_entries
+    if entries is None or len(entries) == 0:
+        return
+    end = max((e.pos + e.size for e in entries if e.pos >= 0), default=0)
+    if end > source.file_size:
+        raise DecodeError(
+            source.path,
+            "truncated",
+            f"the container's index reaches byte {end}, the file has {source.file_size}",
+        )
+
+
+# A stream may end a little before the duration its header declares (rounding, a longer audio
+# track); half a second more is a file cut short (for formats with no size or index to check first).
+_DURATION_SLACK = Fraction(1, 2)
+
+
+def _check_duration(source: _Source, container, stream, last_time: Fraction) -> None:
+    """At the end of the stream: did the video stop well before its declared duration?"""
+    if stream.duration and stream.time_base:
+        declared = stream.duration * Fraction(stream.time_base)
+    elif container.duration:
+        declared = Fraction(container.duration, av.time_base)
+    else:
+        return
+    if last_time + _DURATION_SLACK < declared:
+        raise DecodeError(
+            source.path,
+            "truncated",
+            f"the video ends at {float(last_time):.3f} s, "
+            f"its header declares {float(declared):.3f} s",
+        )
+
+
+def _convert(
+    frame: av.VideoFrame, size: int, transform, crop: tuple[float, ...] | None, path: str
+) -> np.ndarray:
+    """One decoded frame -> (size, size, 3) uint8 RGB as displayed, squashed or cropped."""
+    if crop is None:
+        # Squash first, then turn: a plain squash to a square commutes with quarter turns.
+        small = frame.reformat(
+            width=size, height=size, format="rgb24", interpolation=_INTERPOLATION
+        )
+        return np.ascontiguousarray(transform(small.to_ndarray()))
+    return crop_resize(transform(frame.to_ndarray(format="rgb24")), size, crop, path)
+
+
+def crop_resize(
+    shown: np.ndarray, size: int, crop: tuple[float, ...] | None, path: str
+) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB frame as displayed -> cropped (if asked), squashed to size x size."""
+    if crop is None:
+        box = av.VideoFrame.from_ndarray(np.ascontiguousarray(shown), format="rgb24")
+        return box.reformat(width=size, height=size, interpolation=_INTERPOLATION).to_ndarray()
+    h, w = shown.shape[:2]
+    x0, y0 = max(0, math.floor(crop[0])), max(0, math.floor(crop[1]))
+    x1, y1 = min(w, math.ceil(crop[2])), min(h, math.ceil(crop[3]))
+    if x1 <= x0 or y1 <= y0:
+        raise DecodeError(path, "crop_outside_frame", f"crop {list(crop)} on a {w}x{h} frame")
+    box = av.VideoFrame.from_ndarray(np.ascontiguousarray(shown[y0:y1, x0:x1]), format="rgb24")
+    return box.reformat(width=size, height=size, interpolation=_INTERPOLATION).to_ndarray()
+
+
+def _prepare(source: _Source, container, stream, f, frame_start, frame_end, fps):
+    """Reads the display transform; returns the container's guess of the clip's (first, last)."""
+    if "mov" in container.format.name.split(","):
+        f.seek(0)
+        matrix = _mp4_display_matrix(f, source.file_size, stream.id)
+        try:
+            source.transform = _display_transform(matrix)
+        except ValueError as e:
+            raise DecodeError(source.path, "unsupported_rotation", str(e)) from e
+    rate = stream.average_rate or stream.guessed_rate
+    total = stream.frames or None
+    if not total and container.duration and rate:
+        total = round(Fraction(container.duration, av.time_base) * Fraction(rate))
+    return sampling.guess_range(
+        frame_start, frame_end, fps, total, Fraction(rate) if rate else None
+    )
+
+
+def _decode_pass(
+    source: _Source,
+    tracker: sampling.RangeTracker | None,
+    wanted: Callable[..., set[int]] | set[int],
+    stop_after: int | None,
+    convert: Callable[[av.VideoFrame], np.ndarray],
+    need_times: bool,
+) -> dict[int, np.ndarray]:
+    """Decodes in display order; converts the frames in `wanted`; feeds `tracker`.
+
+    wanted: a set, or a function (container, stream, file) -> set called once the file is open.
+    Stops when the tracker is done, or after frame `stop_after`, or at the end of the stream.
+    """
+    kept: dict[int, np.ndarray] = {}
+    with open_binary(source.path) as f:
+        container = _open_container(source, f)
+        try:
+            stream = _video_stream(source, container)
+            _check_index(source, stream)
+            if callable(wanted):
+                wanted = wanted(container, stream, f)
+            # Frame and slice threads give the same frames in the same order, only faster.
+            stream.thread_type = "AUTO"
+            clock = _Clock(Fraction(stream.time_base), stream.average_rate)
+            time = None
+            index = 0
+            try:
+                for packet in container.demux(stream):
+                    if packet.is_corrupt:
+                        raise DecodeError(
+                            source.path, "decode_failed", f"corrupt packet after frame {index}"
+                        )
+                    for frame in stream.decode(packet):
+                        if tracker is not None:
+                            time = clock(frame)
+                            if need_times and time is None:
+                                raise DecodeError(
+                                    source.path, "no_timestamps", f"frame {index} has no time"
+                                )
+                            tracker.add(time)
+                        if index in wanted:
+                            if frame.is_corrupt:
+                                raise DecodeError(
+                                    source.path, "corrupt_frame", f"frame {index} is corrupt"
+                                )
+                            kept[index] = convert(frame)
+                        index += 1
+                        if (tracker is not None and tracker.done) or (
+                            stop_after is not None and index > stop_after
+                        ):
+                            return kept
+            except av.error.FFmpegError as e:
+                raise DecodeError(
+                    source.path, "decode_failed", f"after {index} frames: {e}"
+                ) from e
+            if tracker is not None and time is not None:
+                _check_duration(source, container, stream, time)
+        finally:
+            container.close()
+    return kept
+
+
+def decode_clip(
+    path: str,
+    *,
+    num_frames: int = 20,
+    size: int = 150,
+    frame_start: int = 1,
+    frame_end: int = -1,
+    fps: fractions.Fraction | None = None,
+    crop: tuple[float, float, float, float] | None = None,
+) -> DecodedClip:
+    """Decodes the clip [frame_start, frame_end] of a video by the sampling rule of DESIGN.md.
+
+    fps None: frame numbers count the file's own frames; else they count frames at rate `fps`
+    (WLASL's 25) and select by display time. crop: [x0, y0, x1, y1] in displayed-frame pixels,
+    applied before resizing; without it frames are squashed to size x size.
+    Raises DecodeError (with a reason code) for a video that yields no clip, ValueError for
+    arguments that are wrong whatever the video.
+    """
+    sampling.check_frame_range(frame_start, frame_end)
+    check_args(num_frames, size, fps, crop)
+    fps = None if fps is None else Fraction(fps)
+    source = _Source(path, check_file(path))
+
+    # Pass 1 decodes up to the clip's end (or the file's, for frame_end=-1), keeping only the
+    # frames at the indices the container's frame count and rate predict: memory stays at
+    # num_frames small frames. If the prediction was wrong (variable rate, a count that lies),
+    # pass 2 decodes again up to the last needed frame, now knowing exactly which ones.
+    guess = None
+
+    def first_pass_wanted(container, stream, f) -> set[int]:
+        nonlocal guess
+        guess = _prepare(source, container, stream, f, frame_start, frame_end, fps)
+        return set(sampling.sample_indices(*guess, num_frames)) if guess else set()
+
+    def convert(frame):
+        return _convert(frame, size, source.transform, crop, path)
+
+    tracker = sampling.RangeTracker(frame_start, frame_end, fps)
+    kept = _decode_pass(
+        source, tracker, first_pass_wanted, None, convert, need_times=fps is not None
+    )
+    if tracker.count == 0:
+        raise DecodeError(path, "no_frames", "the video stream decodes to no frames")
+    indices = sampling.sample_indices(*tracker.result(), num_frames)
+    missing = set(indices) - kept.keys()
+    if missing:
+        log.debug("%s: frame range guess %s was wrong; decoding again", path, guess)
+        kept = _decode_pass(source, None, set(indices), max(indices), convert, need_times=False)
+        if set(indices) - kept.keys():
+            raise DecodeError(path, "decode_failed", "a second decode yielded fewer frames")
+    frames = np.stack([kept[i] for i in indices])
+    return DecodedClip(frames=frames, frame_indices=indices, num_source_frames=tracker.count)

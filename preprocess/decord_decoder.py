@@ -1,0 +1,73 @@
+"""decode_clip through decord (`--decoder=decord`): for users of the original stack; not exact.
+
+decord seeks to reach sampled frames and lands on wrong ones for some codecs (MPEG-4 Part 2 with
+B-frames over several GOPs, MPEG-2 program streams; decord issues #195, #91, #373): BUILD.md lists
+them, and the default PyAV decoder is exact on all. Its frame count and frame times are decord's
+(the container's index and float seconds), not a count of decoded frames.
+"""
+
+from __future__ import annotations
+
+import fractions
+import io
+from fractions import Fraction
+
+import decord
+import numpy as np
+
+from preprocess import decoder, sampling
+from preprocess.decoder import DecodeError, DecodedClip
+
+
+def _times(path: str, reader: decord.VideoReader, total: int) -> list[Fraction]:
+    # decord gives float seconds; a microsecond grid restores exact frame times at common rates
+    # (k/25 window edges vs 1/30 or 1001/30000 frames are either equal or >= 33 us apart).
+    starts = reader.get_frame_timestamp(np.arange(total))[:, 0]
+    # Frames without pts (e.g. H.264 in AVI) come back as a huge negative number for each frame.
+    if total and (starts[0] < 0 or np.any(np.diff(starts) < 0)):
+        raise DecodeError(path, "no_timestamps", "decord reports no usable frame times")
+    micros = [round(float(t) * 1_000_000) for t in starts]
+    return [Fraction(m - micros[0], 1_000_000) for m in micros]
+
+
+def decode_clip(
+    path: str,
+    *,
+    num_frames: int = 20,
+    size: int = 150,
+    frame_start: int = 1,
+    frame_end: int = -1,
+    fps: fractions.Fraction | None = None,
+    crop: tuple[float, float, float, float] | None = None,
+) -> DecodedClip:
+    """Same contract as preprocess.decoder.decode_clip (rotation as decord applies it)."""
+    sampling.check_frame_range(frame_start, frame_end)
+    decoder.check_args(num_frames, size, fps, crop)
+    file_size = decoder.check_file(path)
+    with decoder.open_binary(path) as f:
+        past_end = decoder.declared_past_end(f, file_size)
+        if past_end:
+            raise DecodeError(path, "truncated", past_end)
+        # decord reads local paths itself; anything else it gets as bytes in memory.
+        source = path if not decoder.is_remote(path) else io.BytesIO((f.seek(0), f.read())[1])
+    try:
+        reader = decord.VideoReader(source, ctx=decord.cpu(0))
+    except (decord.DECORDError, RuntimeError) as e:  # RuntimeError: "Error reading <path>..."
+        raise DecodeError(path, "not_a_video", f"decord cannot open it ({e})") from e
+    total = len(reader)
+    if total == 0:
+        raise DecodeError(path, "no_frames", "decord finds no frames")
+    try:
+        if fps is None:
+            first, last = sampling.frame_range_by_index(frame_start, frame_end, total)
+        else:
+            times = _times(path, reader, total)
+            first, last = sampling.frame_range_by_time(times, frame_start, frame_end, Fraction(fps))
+        indices = sampling.sample_indices(first, last, num_frames)
+        unique = sorted(set(indices))
+        batch = reader.get_batch(unique).asnumpy()
+    except decord.DECORDError as e:
+        raise DecodeError(path, "decode_failed", str(e)) from e
+    by_index = {i: decoder.crop_resize(frame, size, crop, path) for i, frame in zip(unique, batch)}
+    frames = np.stack([by_index[i] for i in indices])
+    return DecodedClip(frames=frames, frame_indices=indices, num_source_frames=total)

@@ -1,0 +1,40 @@
+"""Shared fixtures of the training tests: tiny real shards, quiet TensorFlow subprocesses."""
+
+import os
+import sys
+
+import pytest
+
+from tests.training.shards import write_shards
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: multi-process or long-running test")
+
+
+def subprocess_env(**extra) -> dict:
+    """Environment for `python -m ...` children: repo importable, TensorFlow logs quiet."""
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=REPO + os.pathsep + env.get("PYTHONPATH", ""),
+        TF_CPP_MIN_LOG_LEVEL="3",
+        CUDA_VISIBLE_DEVICES="",
+        PYTHONWARNINGS="ignore",
+    )
+    env.pop("TF_CONFIG", None)
+    env.update(extra)
+    return env
+
+
+PYTHON = sys.executable
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    """train (24 clips, 2 shards) and val (9 clips, 1 shard) of 3 classes, 4 frames of 48x48."""
+    folder = str(tmp_path_factory.mktemp("data"))
+    write_shards(folder, num_examples=24, num_labels=3, split="train", num_shards=2, seed=0)
+    write_shards(folder, num_examples=9, num_labels=3, split="val", num_shards=1, seed=1)
+    return folder

@@ -1,0 +1,162 @@
+"""Input pipeline on real shards: listing, dataset.json checks, parsing, shuffling, sharding."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from schemas.dataset_info import DATASET_JSON, LABELS_TXT
+from tests.training.shards import write_shards
+from training import input_pipeline as ip
+
+
+def test_preprocess_frames_eagerly_and_inside_tf_data():
+    frames = np.array([[[[0, 128, 255]]]], dtype=np.uint8)
+    eager = ip.preprocess_frames(frames).numpy()
+    np.testing.assert_allclose(eager, [[[[0.0, 128 / 255, 1.0]]]], rtol=1e-6)
+    assert eager.dtype == np.float32
+    in_data = next(iter(tf.data.Dataset.from_tensors(frames).map(ip.preprocess_frames))).numpy()
+    np.testing.assert_array_equal(in_data, eager)
+    with pytest.raises(ValueError, match="uint8"):
+        ip.preprocess_frames(frames.astype(np.float32))
+
+
+def test_glob_matching_nothing_names_the_glob(tmp_path):
+    write_shards(str(tmp_path), num_examples=2)
+    with pytest.raises(FileNotFoundError, match="nothing-"):
+        ip.list_shards(f"{tmp_path}/train-*,{tmp_path}/nothing-*")
+
+
+def test_comma_separated_globs_and_metadata_files_skipped(data_dir):
+    files = ip.list_shards(f"{data_dir}/*, {data_dir}/train-*")
+    assert [os.path.basename(f) for f in files] == [
+        "train-00000-of-00002.tfrecord",
+        "train-00001-of-00002.tfrecord",
+        "val-00000-of-00001.tfrecord",
+    ]
+
+
+def test_counts_come_from_dataset_json_or_from_reading(data_dir):
+    assert ip.open_source(f"{data_dir}/train-*").num_examples == 24
+    assert ip.open_source(f"{data_dir}/train-00001-*").num_examples == 12
+    assert ip.open_source(f"{data_dir}/*").num_examples == 33
+
+
+def test_missing_dataset_json_names_the_file(tmp_path):
+    write_shards(str(tmp_path), num_examples=2, write_info=False)
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / DATASET_JSON)):
+        ip.open_source(f"{tmp_path}/train-*")
+
+
+def test_other_schema_version_names_the_file(tmp_path):
+    write_shards(str(tmp_path), num_examples=2)
+    path = tmp_path / DATASET_JSON
+    data = json.loads(path.read_text())
+    data["schema_version"] = 99
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=f"{path}.*schema_version 99"):
+        ip.open_source(f"{tmp_path}/train-*")
+
+
+def test_labels_txt_must_match_num_labels(tmp_path):
+    write_shards(str(tmp_path), num_examples=2, num_labels=3)
+    (tmp_path / LABELS_TXT).write_text("a\nb\n")
+    with pytest.raises(ValueError, match="labels.txt has 2 glosses.*num_labels=3"):
+        ip.open_source(f"{tmp_path}/train-*")
+
+
+def test_clip_shape_other_than_dataset_json_fails_naming_the_shard(tmp_path):
+    write_shards(str(tmp_path), num_examples=2, size=50, write_info=False)
+    write_shards(str(tmp_path / "info"), num_examples=2, size=48)  # a dataset.json saying 48
+    for name in (DATASET_JSON, LABELS_TXT):
+        os.replace(tmp_path / "info" / name, tmp_path / name)
+    source = ip.open_source(f"{tmp_path}/train-*")
+    with pytest.raises(ValueError, match=r"train-00000-of-00002.tfrecord.*\(4, 48, 48, 3\)"):
+        ip.check_shards(source)
+
+
+def test_first_record_label_out_of_range_fails_before_training(tmp_path):
+    write_shards(str(tmp_path), num_examples=2, num_labels=3, labels=[3, 0], num_shards=1)
+    with pytest.raises(ValueError, match=r"train-00000-of-00001.tfrecord: label 3 .*\[0, 3\)"):
+        ip.check_shards(ip.open_source(f"{tmp_path}/train-*"))
+
+
+def test_later_label_out_of_range_names_the_shard(tmp_path):
+    write_shards(str(tmp_path), num_examples=4, num_labels=3, labels=[0, 1, 7, 2], num_shards=1)
+    source = ip.open_source(f"{tmp_path}/train-*")
+    ip.check_shards(source)  # only the first record is checked up front
+    data = ip.make_dataset(source.files, source.info, batch_size=4, training=False)
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        list(data)
+    message = ip.label_error_message(error.value)
+    assert message == (
+        f"{source.files[0]}: label outside the vocabulary, label 7 not in [0, 3) of labels.txt"
+    )
+
+
+def test_training_batches_shapes_values_and_drop_remainder(data_dir):
+    source = ip.open_source(f"{data_dir}/train-*")
+    data = ip.make_dataset(source.files, source.info, batch_size=5, training=True, seed=1)
+    assert data.element_spec == ip.batch_spec(source.info, 5)
+    frames, labels = next(iter(data))
+    assert frames.dtype == tf.float32 and frames.shape == (5, 4, 48, 48, 3)
+    assert 0.0 <= float(tf.reduce_min(frames)) and float(tf.reduce_max(frames)) <= 1.0
+    # The clips' brightness encodes the label (tests/training/shards.py); parsing kept the pairing.
+    brightness = tf.reduce_mean(frames, axis=[1, 2, 3, 4]).numpy()
+    np.testing.assert_allclose(brightness, (labels.numpy() + 1) / 4, atol=0.03)
+    # Repeated forever: 24 examples still give 10 batches of 5.
+    assert len(list(data.take(10))) == 10
+
+
+def test_evaluation_keeps_every_record_once_in_order(data_dir):
+    source = ip.open_source(f"{data_dir}/train-*")
+    data = ip.make_dataset(source.files, source.info, batch_size=5, training=False)
+    sizes = [int(y.shape[0]) for _, y in data]
+    assert sizes == [5, 5, 5, 5, 4]
+    labels = np.concatenate([y.numpy() for _, y in data])
+    # Shards are written round-robin and read interleaved: the original order comes back.
+    np.testing.assert_array_equal(labels, [i % 3 for i in range(24)])
+
+
+def _first_epochs(data, epochs, per_epoch):
+    labels = np.concatenate([y.numpy() for _, y in data.take(epochs * per_epoch)])
+    return labels.reshape(epochs, -1)
+
+
+def test_shuffle_is_seeded_and_reshuffled_every_epoch(data_dir):
+    source = ip.open_source(f"{data_dir}/train-*")
+
+    def order(seed):
+        data = ip.make_dataset(source.files, source.info, 1, True, shuffle_buffer=64, seed=seed)
+        ids = [float(tf.reduce_sum(x)) for x, _ in data.take(48)]
+        return np.array(ids).reshape(2, 24)
+
+    a, b, c = order(1), order(1), order(2)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a[0], a[1])  # epoch 2 is another permutation...
+    np.testing.assert_array_equal(np.sort(a[0]), np.sort(a[1]))  # ...of the same clips
+    assert not np.array_equal(a, c)
+
+
+def test_gzip_shards_and_cache(tmp_path):
+    write_shards(str(tmp_path), num_examples=6, compression="GZIP", num_shards=2)
+    source = ip.open_source(f"{tmp_path}/train-*")
+    assert source.files[0].endswith(".tfrecord.gz") and source.num_examples == 6
+    ip.check_shards(source)
+    data = ip.make_dataset(source.files, source.info, 3, False, cache="memory")
+    assert [int(y.shape[0]) for _, y in data] == [3, 3]
+
+
+@pytest.mark.parametrize("num_files", [2, 1])
+def test_input_pipelines_split_the_records_without_overlap(tmp_path, num_files):
+    write_shards(str(tmp_path), num_examples=8, num_shards=num_files)
+    source = ip.open_source(f"{tmp_path}/train-*")
+    seen = []
+    for pipeline in range(2):
+        context = tf.distribute.InputContext(2, pipeline, 1)
+        data = ip.make_dataset(source.files, source.info, 1, False, input_context=context)
+        seen.append(sorted(float(tf.reduce_sum(x)) for x, _ in data))
+    assert len(seen[0]) == len(seen[1]) == 4
+    assert sorted(seen[0] + seen[1]) == sorted(set(seen[0] + seen[1]))
