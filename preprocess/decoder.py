@@ -470,8 +470,14 @@ def crop_resize(
 def _prepare(source: _Source, container, stream, f, frame_start, frame_end, fps):
     """Reads the display transform; returns the container's guess of the clip's (first, last)."""
     if "mov" in container.format.name.split(","):
-        f.seek(0)
-        matrix = _mp4_display_matrix(f, source.file_size, stream.id)
+        # FFmpeg reads on from wherever `f` stands: put it back after looking at the header,
+        # or the demuxer reads the wrong bytes (files larger than its first buffer break).
+        position = f.tell()
+        try:
+            f.seek(0)
+            matrix = _mp4_display_matrix(f, source.file_size, stream.id)
+        finally:
+            f.seek(position)
         try:
             source.transform = _display_transform(matrix)
         except ValueError as e:

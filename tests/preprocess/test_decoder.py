@@ -44,6 +44,24 @@ def test_frame_exact_against_ffmpeg(video_corpus, name, frame_start, frame_end, 
     assert_frame_exact(clip, video, expected_indices(video, frame_start, frame_end, fps))
 
 
+@pytest.mark.parametrize("fps", [None, Fraction(25)])
+def test_frame_exact_on_a_file_larger_than_ffmpegs_buffers(tmp_path, fps):
+    """Reading the MP4 header for rotation must not move the file under the demuxer."""
+    spec = corpus.Spec(
+        "large.mp4", corpus.H264_B, num_frames=40, width=320, height=240,
+        pattern_box=(0, 0, 96, 64), noise=True,
+    )  # fmt: skip
+    path = corpus.write_video(spec, tmp_path)
+    assert path.stat().st_size > 1_000_000
+    box = corpus.pattern_box_fraction(spec)
+    reference = corpus.reference_decode(path, spec.width, spec.height, box)
+    assert reference.indices == tuple(range(40))
+    clip = decoder.decode_clip(str(path), fps=fps)
+    assert clip.num_source_frames == 40
+    assert [corpus.read_index(f, box) for f in clip.frames] == list(clip.frame_indices)
+    assert clip.frame_indices == sampling.sample_indices(0, 39, 20)
+
+
 def test_decoding_stops_after_the_clips_last_frame(video_corpus):
     video = video_corpus["h264_bframes.mp4"]
     assert decoder.decode_clip(str(video.path), frame_end=30).num_source_frames == 30

@@ -100,6 +100,7 @@ class Spec:
     audio: str = ""  # "" for none, "first" / "last": an audio stream before / after the video
     setpts: str = ""  # an ffmpeg setpts expression for irregular timestamps (variable frame rate)
     pattern_box: tuple[int, int, int, int] | None = None  # pattern only here (pixels), grey around
+    noise: bool = False  # random pixels around the pattern box: a file larger than FFmpeg's buffers
 
 
 H264 = ("-c:v", "libx264", "-preset", "veryfast", "-crf", "12", "-pix_fmt", "yuv420p")
@@ -171,6 +172,9 @@ def _frames(spec: Spec) -> np.ndarray:
         else:
             x0, y0, x1, y1 = spec.pattern_box
             upright = np.full((spec.height, spec.width, 3), 128, np.uint8)
+            if spec.noise:
+                rng = np.random.default_rng(i)
+                upright = rng.integers(0, 256, upright.shape, dtype=np.uint8)
             upright[y0:y1, x0:x1] = pattern(i, x1 - x0, y1 - y0)
         # A player turns the stored picture counter-clockwise by `rotation`; store it turned back.
         out.append(np.rot90(upright, k=-(spec.rotation // 90)))
