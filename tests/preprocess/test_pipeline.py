@@ -240,3 +240,27 @@ def test_sdist_ships_the_three_packages(tmp_path):
         assert f"{package}/__init__.py" in names
     assert "preprocess/pipeline.py" in names and "schemas/features.py" in names
     assert "setup.py" in names
+
+
+def test_folder_manifest_mixing_good_and_broken_files_writes_every_good_clip(dataset, tmp_path):
+    manifest, video_dir = dataset
+    root = tmp_path / "root"
+    good = {}
+    for gloss, video_ids in (("hello", ["00000", "00001"]), ("thanks", ["01000", "01001"])):
+        (root / gloss).mkdir(parents=True)
+        for video_id in video_ids:
+            target = root / gloss / f"{video_id}.mp4"
+            target.write_bytes(open(os.path.join(video_dir, f"{video_id}.mp4"), "rb").read())
+            good[f"{gloss}/{video_id}.mp4"] = gloss
+    (root / "hello" / "cut.mp4").write_bytes((root / "hello" / "00000.mp4").read_bytes()[:3000])
+    (root / "thanks" / "text.avi").write_text("not a video at all\n")
+    out = tmp_path / "out"
+    info = cli.run([f"--manifest={root}", f"--output_dir={out}", *SMALL, *IN_MEMORY])
+    _, records = _read_split(str(out), "train", ClipSchema(num_frames=6, size=32))
+    assert sorted(r[features.GLOSS].decode() for r in records) == sorted(good.values())
+    assert info["splits"]["train"] == {"examples": 4, "shards": 1, "failures": 2}
+    rows = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
+    assert {(row["clip_id"], row["reason"]) for row in rows} == {
+        ("hello/cut.mp4", "truncated"),
+        ("thanks/text.avi", "not_a_video"),
+    }

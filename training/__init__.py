@@ -1,0 +1,1 @@
+"""Training side of aslvid2gloss: model, input pipeline, strategies, trainer, evaluate."""

@@ -1,0 +1,172 @@
+"""The trainer's settings: absl flags at the edge, turned into one frozen `TrainConfig`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from absl import flags
+
+from training.model import LEARNING_RATE
+from training.strategy import STRATEGIES
+
+MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """What `trainer.train` needs; defaults are those of the published run (batch 2, 2 epochs)."""
+
+    tfrecord_glob: str
+    model_dir: str
+    val_tfrecord_glob: str = ""
+    batch_size: int = 2
+    epochs: int = 2
+    steps_per_epoch: int = 0  # 0: one pass over the training shards per epoch
+    validation_steps: int = 0  # 0: the whole validation set
+    learning_rate: float = LEARNING_RATE
+    shuffle_buffer: int = 256
+    seed: int = 0
+    strategy: str = "auto"
+    mixed_precision: str = "none"
+    jit_compile: bool = False
+    checkpoint_every_steps: int = 1000  # 0: back up at epoch ends only
+    cache: str = ""
+    verbose: int = 2
+
+    def __post_init__(self):
+        for name in ("tfrecord_glob", "model_dir"):
+            if not getattr(self, name):
+                raise ValueError(f"--{name} is required")
+        positive = ("batch_size", "epochs")
+        non_negative = (
+            "steps_per_epoch",
+            "validation_steps",
+            "shuffle_buffer",
+            "checkpoint_every_steps",
+        )
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"--learning_rate must be > 0, got {self.learning_rate}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"--strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(
+                f"--mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}"
+            )
+        if self.verbose not in (0, 1, 2):
+            raise ValueError(f"--verbose must be 0, 1 or 2, got {self.verbose}")
+
+
+def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
+    """Defines the trainer's flags; called by `python -m training` only (flags live at the edge)."""
+    d = TrainConfig
+    flags.DEFINE_string(
+        "tfrecord_glob",
+        None,
+        "Training shards: a local or gs:// glob, or several separated by commas. dataset.json "
+        "and labels.txt are read from the shards' folder.",
+        flag_values=fv,
+    )
+    flags.DEFINE_string(
+        "val_tfrecord_glob",
+        d.val_tfrecord_glob,
+        "Validation shards (same format), evaluated at the end of every epoch.",
+        flag_values=fv,
+    )
+    flags.DEFINE_string(
+        "model_dir",
+        None,
+        "Run folder: checkpoints, backup for resuming, TensorBoard logs, metrics.csv, "
+        "model.keras, saved_model/. Rerunning the same command after a crash resumes from it.",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "batch_size",
+        d.batch_size,
+        "GLOBAL batch size: the clips of one step summed over all replicas and workers; it "
+        "must divide by the number of replicas (each gets batch_size / replicas).",
+        lower_bound=1,
+        flag_values=fv,
+    )
+    flags.DEFINE_integer("epochs", d.epochs, "Epochs to train.", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer(
+        "steps_per_epoch",
+        d.steps_per_epoch,
+        "Steps per epoch; 0 = one pass over the training shards (examples // batch_size).",
+        lower_bound=0,
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "validation_steps",
+        d.validation_steps,
+        "Validation batches per evaluation; 0 = the whole validation set.",
+        lower_bound=0,
+        flag_values=fv,
+    )
+    flags.DEFINE_float("learning_rate", d.learning_rate, "Adam learning rate.", flag_values=fv)
+    flags.DEFINE_integer(
+        "shuffle_buffer",
+        d.shuffle_buffer,
+        "Records in the shuffle buffer (serialized clips, JPEG frames: ~10-100 KB each); "
+        "0 = no shuffling.",
+        lower_bound=0,
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "seed", d.seed, "Seed of weight initialization, dropout and shuffling.", flag_values=fv
+    )
+    flags.DEFINE_enum(
+        "strategy",
+        d.strategy,
+        list(STRATEGIES),
+        "auto: mirrored over all GPUs when more than one is visible, else one device. "
+        "multi_worker: MultiWorkerMirroredStrategy over the hosts in TF_CONFIG.",
+        flag_values=fv,
+    )
+    flags.DEFINE_enum(
+        "mixed_precision",
+        d.mixed_precision,
+        list(MIXED_PRECISION),
+        "Keras dtype policy; mixed_float16 for GPUs with tensor cores, mixed_bfloat16 for TPUs "
+        "and recent CPUs/GPUs. The output layer stays float32.",
+        flag_values=fv,
+    )
+    flags.DEFINE_boolean(
+        "jit_compile", d.jit_compile, "Compile the train step with XLA.", flag_values=fv
+    )
+    flags.DEFINE_integer(
+        "checkpoint_every_steps",
+        d.checkpoint_every_steps,
+        "Back up the training state every N steps (and at every epoch end) so a killed run "
+        "resumes there; 0 = epoch ends only.",
+        lower_bound=0,
+        flag_values=fv,
+    )
+    flags.DEFINE_string(
+        "cache",
+        d.cache,
+        "Cache the serialized training records after the first epoch: '' = off, 'memory', or "
+        "a local file prefix.",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "verbose",
+        d.verbose,
+        "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.",
+        lower_bound=0,
+        upper_bound=2,
+        flag_values=fv,
+    )
+    flags.mark_flags_as_required(["tfrecord_glob", "model_dir"], flag_values=fv)
+    flags.register_validator(
+        "learning_rate", lambda v: v > 0, message="--learning_rate must be > 0", flag_values=fv
+    )
+
+
+def from_flags(fv: flags.FlagValues = flags.FLAGS) -> TrainConfig:
+    return TrainConfig(**{f.name: fv[f.name].value for f in dataclasses.fields(TrainConfig)})

@@ -1,0 +1,122 @@
+"""Evaluates a run on shards: loss, top-1/5/10 accuracy per instance and mean per-class top-1.
+
+    python -m training.evaluate --model_dir=RUN --tfrecord_glob='OUT/test-*'
+
+Prints the metrics and writes them to RUN/eval_<split>.json (or --output).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+import numpy as np
+import tensorflow as tf
+
+from schemas.dataset_info import join
+from training import input_pipeline, run_folder
+
+TOP_K = (1, 5, 10)
+
+
+def split_of(files) -> str:
+    """'test' for test-00000-of-00004.tfrecord; 'eval' when the shards are of several splits."""
+    splits = {
+        re.sub(r"-\d{5}-of-\d{5}\.tfrecord(\.gz)?$", "", posixpath.basename(f)) for f in files
+    }
+    return splits.pop() if len(splits) == 1 else "eval"
+
+
+def evaluate(model_dir: str, tfrecord_glob: str, batch_size: int = 16) -> dict:
+    """Metrics of the run's model.keras over every record the glob matches (one pass)."""
+    model, labels, info = run_folder.load_run(model_dir)
+    source = input_pipeline.open_source(tfrecord_glob)
+    where = f"{source.folders[0]}/dataset.json"
+    if source.info.schema_version != info.schema_version:
+        raise ValueError(
+            f"{where}: schema version {source.info.schema_version}, the run's is "
+            f"{info.schema_version}"
+        )
+    if source.info.clip.frame_shape != info.clip.frame_shape:
+        raise ValueError(
+            f"{where}: clips {source.info.clip.frame_shape}, but the model in {model_dir} takes "
+            f"{info.clip.frame_shape}"
+        )
+    if list(source.labels) != labels:
+        raise ValueError(
+            f"{source.folders[0]}/labels.txt ({len(source.labels)} classes) differs from "
+            f"{model_dir}/labels.txt ({len(labels)} classes)"
+        )
+    input_pipeline.check_shards(source)
+    data = input_pipeline.make_dataset(source.files, source.info, batch_size, training=False)
+
+    @tf.function
+    def step(frames, label):
+        probs = model(frames, training=False)
+        loss = tf.keras.losses.sparse_categorical_crossentropy(label, probs)
+        # Rank of the true class: how many classes got a strictly higher probability.
+        true_prob = tf.gather(probs, label, batch_dims=1)
+        rank = tf.reduce_sum(tf.cast(probs > true_prob[:, None], tf.int32), axis=1)
+        return loss, rank
+
+    losses, ranks, truth = [], [], []
+    try:
+        for frames, label in data:
+            loss, rank = step(frames, label)
+            losses.append(loss.numpy())
+            ranks.append(rank.numpy())
+            truth.append(label.numpy())
+    except tf.errors.InvalidArgumentError as e:
+        message = input_pipeline.label_error_message(e)
+        if message:
+            raise ValueError(message) from None
+        raise
+    if not losses:
+        raise ValueError(f"--tfrecord_glob={tfrecord_glob!r} matched shards with no records")
+    loss, rank, truth = (np.concatenate(a) for a in (losses, ranks, truth))
+    top1 = rank == 0
+    per_class = [float(top1[truth == c].mean()) for c in np.unique(truth)]
+    metrics = {
+        "num_examples": int(truth.size),
+        "num_classes_present": len(per_class),
+        "loss": float(loss.mean()),
+        **{f"top{k}_accuracy": float((rank < k).mean()) for k in TOP_K},
+        "mean_per_class_top1_accuracy": float(np.mean(per_class)),
+        "split": split_of(source.files),
+        "tfrecord_glob": tfrecord_glob,
+        "model_dir": model_dir,
+    }
+    return metrics
+
+
+def main(argv):
+    from absl import app, flags
+
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    FLAGS = flags.FLAGS
+    metrics = evaluate(FLAGS.model_dir, FLAGS.tfrecord_glob, FLAGS.batch_size)
+    output = FLAGS.output or join(FLAGS.model_dir, f"eval_{metrics['split']}.json")
+    run_folder.write_json(output, metrics)
+    for key in ("num_examples", "loss", "top1_accuracy", "top5_accuracy", "top10_accuracy",
+                "mean_per_class_top1_accuracy"):  # fmt: skip
+        value = metrics[key]
+        print(f"{key:>30}: {value:.4f}" if isinstance(value, float) else f"{key:>30}: {value}")
+    print(f"{'written to':>30}: {output}")
+
+
+def define_flags() -> None:
+    from absl import flags
+
+    flags.DEFINE_string("model_dir", None, "Run folder written by python -m training.")
+    flags.DEFINE_string("tfrecord_glob", None, "Shards to evaluate (globs, comma-separated).")
+    flags.DEFINE_integer("batch_size", 16, "Clips per forward pass.", lower_bound=1)
+    flags.DEFINE_string("output", "", "JSON file for the metrics; default RUN/eval_<split>.json.")
+    flags.mark_flags_as_required(["model_dir", "tfrecord_glob"])
+
+
+if __name__ == "__main__":
+    from absl import app
+
+    define_flags()
+    app.run(main)

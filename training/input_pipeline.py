@@ -1,0 +1,289 @@
+"""Shards → batches of (frames float32 in [0, 1], label): list, check, interleave, parse, batch.
+
+The one frame conversion (`preprocess_frames`) lives here and is used by training, evaluate, predict
+and the SavedModel's serving signature alike, so what the model sees never depends on the caller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import posixpath
+import re
+
+import tensorflow as tf
+
+from schemas import features
+from schemas.dataset_info import (
+    DATASET_JSON,
+    ERRORS_JSONL,
+    LABELS_TXT,
+    DatasetInfo,
+    read_dataset_info,
+    read_labels,
+    shard_name,
+)
+
+AUTOTUNE = tf.data.AUTOTUNE
+# Prefix of the in-pipeline label assertion; the trainer turns that failure into a ValueError.
+LABEL_ERROR = "label outside the vocabulary"
+_NOT_SHARDS = (DATASET_JSON, LABELS_TXT, ERRORS_JSONL)
+
+
+def preprocess_frames(frames: tf.Tensor) -> tf.Tensor:
+    """uint8 clips (..., T, S, S, 3) → float32 in [0, 1]; the model's only input conversion."""
+    frames = tf.convert_to_tensor(frames)
+    if frames.dtype != tf.uint8:
+        raise ValueError(f"frames must be uint8, got {frames.dtype.name}")
+    return tf.image.convert_image_dtype(frames, tf.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSource:
+    """Shards matched by a glob, with what their folder's dataset.json and labels.txt say."""
+
+    files: tuple[str, ...]
+    info: DatasetInfo
+    labels: tuple[str, ...]
+    num_examples: int
+    folders: tuple[str, ...]
+
+
+def list_shards(globs: str) -> list[str]:
+    """Comma-separated local or gs:// globs → sorted shard paths; a glob matching none fails."""
+    patterns = [g.strip() for g in globs.split(",") if g.strip()]
+    if not patterns:
+        raise ValueError(f"expected one or more comma-separated shard globs, got {globs!r}")
+    files: set[str] = set()
+    for pattern in patterns:
+        # 'OUT/*' also matches the files beside the shards; they are never records.
+        matched = [
+            f
+            for f in tf.io.gfile.glob(pattern)
+            if posixpath.basename(f) not in _NOT_SHARDS and not tf.io.gfile.isdir(f)
+        ]
+        if not matched:
+            raise FileNotFoundError(f"shard glob {pattern!r} matches no file")
+        files.update(matched)
+    # Sorted, so every worker of a multi-worker job sees the same list before sharding it.
+    return sorted(files)
+
+
+def _folder(path: str) -> str:
+    return posixpath.dirname(path) if "://" in path else path.rsplit("/", 1)[0] or "/"
+
+
+def open_source(globs: str) -> DataSource:
+    """Lists the shards and reads dataset.json/labels.txt of every folder they lie in.
+
+    Shards from several folders must agree on the clip format and the label list, since
+    one model is trained on all of them.
+    """
+    files = list_shards(globs)
+    by_folder: dict[str, list[str]] = {}
+    for f in files:
+        by_folder.setdefault(_folder(f), []).append(f)
+    info = labels = None
+    first = ""
+    num_examples = 0
+    for folder, shards in by_folder.items():
+        folder_info = read_dataset_info(folder)
+        folder_labels = read_labels(folder)
+        if len(folder_labels) != folder_info.num_labels:
+            raise ValueError(
+                f"{folder}: labels.txt has {len(folder_labels)} glosses but dataset.json says "
+                f"num_labels={folder_info.num_labels}"
+            )
+        if info is None:
+            info, labels, first = folder_info, folder_labels, folder
+        elif (folder_info.clip, folder_info.compression) != (info.clip, info.compression):
+            raise ValueError(
+                f"{folder}/dataset.json: clip format {folder_info.clip} "
+                f"(compression {folder_info.compression!r}) differs from {first}/dataset.json: "
+                f"{info.clip} (compression {info.compression!r})"
+            )
+        elif folder_labels != labels:
+            raise ValueError(f"{folder}/labels.txt differs from {first}/labels.txt")
+        num_examples += count_examples(shards, folder_info)
+    return DataSource(
+        files=tuple(files),
+        info=info,
+        labels=tuple(labels),
+        num_examples=num_examples,
+        folders=tuple(by_folder),
+    )
+
+
+def count_examples(shards: list[str], info: DatasetInfo) -> int:
+    """Records in `shards`: from dataset.json where they make up whole splits, else by reading."""
+    names = {posixpath.basename(s): s for s in shards}
+    total = 0
+    for split, counts in info.splits.items():
+        n = int(counts.get("shards", 0))
+        split_names = [shard_name(split, i, n, info.compression) for i in range(n)]
+        if n and all(name in names for name in split_names):
+            total += int(counts.get("examples", 0))
+            for name in split_names:
+                del names[name]
+    if names:
+        # A glob picking part of a split: no count on record, so read the records (not parse them).
+        logging.info("Counting the records of %d shards by reading them", len(names))
+        for path in sorted(names.values()):
+            ds = tf.data.TFRecordDataset(path, compression_type=info.compression)
+            try:
+                total += int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+            except tf.errors.DataLossError as e:
+                raise ValueError(
+                    f"{path}: not a TFRecord file with compression {info.compression!r} as "
+                    f"dataset.json says ({_first_line(e)})"
+                ) from None
+    return total
+
+
+def check_shards(source: DataSource) -> None:
+    """Parses the first record of every shard, so a foreign or broken shard fails before training.
+
+    Reads one record per shard (in parallel), not the whole data; the label range of every other
+    record is asserted inside the pipeline (see `make_dataset`).
+    """
+    files = tf.data.Dataset.from_tensor_slices(list(source.files))
+    firsts = files.interleave(
+        lambda path: tf.data.TFRecordDataset(path, compression_type=source.info.compression)
+        .take(1)
+        .map(lambda record: (path, record)),
+        cycle_length=min(16, len(source.files)),
+        num_parallel_calls=AUTOTUNE,
+    )
+    clip = source.info.clip
+    try:
+        for path, record in firsts:
+            path = path.numpy().decode()
+            try:
+                parsed = clip.parse(record, float_frames=False)
+            except (tf.errors.InvalidArgumentError, ValueError) as e:
+                raise ValueError(
+                    f"{path}: record does not match dataset.json (schema version "
+                    f"{source.info.schema_version}, clip {clip.frame_shape} "
+                    f"{clip.frame_encoding}): {_first_line(e)}"
+                ) from None
+            label = int(parsed[features.LABEL])
+            if not 0 <= label < source.info.num_labels:
+                raise ValueError(
+                    f"{path}: label {label} is outside [0, {source.info.num_labels}) of labels.txt"
+                )
+    except tf.errors.DataLossError as e:
+        raise ValueError(
+            f"shards matched in {', '.join(source.folders)} are not TFRecord files with "
+            f"compression {source.info.compression!r} as dataset.json says ({_first_line(e)})"
+        ) from None
+
+
+def _first_line(error: Exception) -> str:
+    message = getattr(error, "message", None) or str(error)
+    return message.strip().splitlines()[0] if message.strip() else type(error).__name__
+
+
+def make_dataset(
+    files: list[str] | tuple[str, ...],
+    info: DatasetInfo,
+    batch_size: int,
+    training: bool,
+    shuffle_buffer: int = 256,
+    seed: int | None = None,
+    cache: str = "",
+    input_context: tf.distribute.InputContext | None = None,
+) -> tf.data.Dataset:
+    """Batches of (frames float32 (B, T, S, S, 3) in [0, 1], label int32 (B,)).
+
+    `batch_size` is the batch of this pipeline (per replica under a strategy).
+    Training: files and records shuffled (`shuffle_buffer` 0 turns it off), repeated forever
+    (the trainer counts steps per epoch), last partial batch dropped so every step has the same
+    shape (one trace, and the global batch really is the global batch). Evaluation: one pass in
+    file order, partial last batch kept so every record counts.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    clip, num_labels = info.clip, info.num_labels
+    files = list(files)
+    num_pipelines = input_context.num_input_pipelines if input_context else 1
+    pipeline_id = input_context.input_pipeline_id if input_context else 0
+    shard_records = False
+    if num_pipelines > 1:
+        if len(files) >= num_pipelines:
+            # Each worker reads its own files: no record is read twice across the job.
+            files = files[pipeline_id::num_pipelines]
+        else:
+            # Fewer files than workers: every worker reads everything and keeps every n-th record.
+            shard_records = True
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if training and shuffle_buffer:
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.interleave(
+        # The shard's path travels with each record so a bad label can be reported by file.
+        lambda path: tf.data.TFRecordDataset(path, compression_type=info.compression).map(
+            lambda record: (record, path)
+        ),
+        cycle_length=min(16, len(files)),
+        num_parallel_calls=AUTOTUNE,
+        # Deterministic, so --seed reproduces the order; interleave prefetches per file anyway.
+        deterministic=True,
+    )
+    if shard_records:
+        ds = ds.shard(num_pipelines, pipeline_id)
+    if cache:
+        # Serialized records are JPEG-compressed and small; decoded clips would be ~15x bigger.
+        ds = ds.cache("" if cache == "memory" else f"{cache}-{pipeline_id}")
+    if training:
+        if shuffle_buffer:
+            # Shuffle before repeat: each epoch is a full permutation, reshuffled every epoch.
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.repeat()
+
+    def parse(record, path):
+        parsed = clip.parse(record, float_frames=False)
+        label = parsed[features.LABEL]
+        in_range = tf.logical_and(label >= 0, label < num_labels)
+        check = tf.debugging.Assert(
+            in_range,
+            [
+                f"{LABEL_ERROR}: shard",
+                path,
+                "label",
+                label,
+                f"not in [0, {num_labels}) of labels.txt",
+            ],
+        )
+        with tf.control_dependencies([check]):
+            return parsed[features.FRAMES], tf.cast(label, tf.int32)
+
+    ds = ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds.batch(batch_size, drop_remainder=training)
+    # Converted after batching: one vectorized op per batch instead of one per clip.
+    ds = ds.map(
+        lambda frames, label: (preprocess_frames(frames), label), num_parallel_calls=AUTOTUNE
+    )
+    return ds.prefetch(AUTOTUNE)
+
+
+def batch_spec(
+    info: DatasetInfo, batch_size: int | None = None
+) -> tuple[tf.TensorSpec, tf.TensorSpec]:
+    """The (frames, label) spec of `make_dataset`'s batches."""
+    return (
+        tf.TensorSpec((batch_size, *info.clip.frame_shape), tf.float32),
+        tf.TensorSpec((batch_size,), tf.int32),
+    )
+
+
+def label_error_message(error: tf.errors.InvalidArgumentError) -> str | None:
+    """The readable part of a failed label assertion, or None if `error` is something else."""
+    text = getattr(error, "message", str(error))
+    match = re.search(
+        re.escape(LABEL_ERROR)
+        + r": shard\] \[(.*?)\] \[label\] \[(-?\d+)\] \[(not in .*?labels.txt)\]",
+        text,
+    )
+    if not match:
+        return None
+    path, label, expected = match.groups()
+    return f"{path}: {LABEL_ERROR}, label {label} {expected}"

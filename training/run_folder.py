@@ -1,0 +1,106 @@
+"""What a run folder (--model_dir) holds, and how evaluate and predict load it back.
+
+    RUN/dataset.json, RUN/labels.txt   copied from the training shards' folder
+    RUN/config.json                    the settings of the last start
+    RUN/backup/                        BackupAndRestore state: the same command resumes from it
+    RUN/checkpoints/epoch-NNN.weights.h5
+    RUN/logs/                          TensorBoard (train/, validation/)
+    RUN/metrics.csv                    one row per epoch
+    RUN/model.keras                    the model (float32 [0, 1] clips in, probabilities out)
+    RUN/saved_model/                   serving signature: uint8 clips (N, T, S, S, 3) in
+    RUN/train_summary.json             global step, epochs, last metrics
+"""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import tensorflow as tf
+
+from schemas.dataset_info import (
+    DATASET_JSON,
+    LABELS_TXT,
+    DatasetInfo,
+    join,
+    read_dataset_info,
+    read_labels,
+)
+from training.input_pipeline import preprocess_frames
+
+CONFIG_JSON = "config.json"
+BACKUP_DIR = "backup"
+CHECKPOINT_DIR = "checkpoints"
+EPOCH_CHECKPOINT = "epoch-{epoch:03d}.weights.h5"
+LOG_DIR = "logs"
+METRICS_CSV = "metrics.csv"
+MODEL_KERAS = "model.keras"
+SAVED_MODEL_DIR = "saved_model"
+SUMMARY_JSON = "train_summary.json"
+SERVING_INPUT = "clips"
+
+__all__ = ["load_run", "preprocess_frames", "export_saved_model", "copy_dataset_files"]
+
+
+def copy_dataset_files(source_folder: str, model_dir: str) -> None:
+    """dataset.json and labels.txt travel with the run, so evaluate and predict need only RUN."""
+    tf.io.gfile.makedirs(model_dir)
+    for name in (DATASET_JSON, LABELS_TXT):
+        tf.io.gfile.copy(join(source_folder, name), join(model_dir, name), overwrite=True)
+
+
+def write_json(path: str, data: dict) -> None:
+    tmp = path + ".tmp"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def export_saved_model(model: keras.Model, path: str) -> None:
+    """SavedModel whose `serve` / `serving_default` signature takes uint8 clips (N, T, S, S, 3).
+
+    The conversion to float is `preprocess_frames`, the function the training pipeline applies,
+    so serving cannot drift from training.
+    """
+    _, num_frames, height, width, channels = model.input_shape
+
+    def serve(clips):
+        return {"probabilities": model(preprocess_frames(clips), training=False)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name="serve",
+        fn=serve,
+        input_signature=[
+            tf.TensorSpec((None, num_frames, height, width, channels), tf.uint8, name=SERVING_INPUT)
+        ],
+    )
+    archive.write_out(path, verbose=False)
+
+
+def load_run(model_dir: str) -> tuple[keras.Model, list[str], DatasetInfo]:
+    """(trained model, labels, dataset info) of a finished run; checks that they belong together."""
+    path = join(model_dir, MODEL_KERAS)
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"{path} not found: expected the model of a finished training run")
+    info = read_dataset_info(model_dir)
+    labels = read_labels(model_dir)
+    model = keras.models.load_model(path)
+    check_model_matches(model, info, len(labels), source=model_dir)
+    return model, labels, info
+
+
+def check_model_matches(model: keras.Model, info: DatasetInfo, num_labels: int, source: str):
+    """The model's input shape and class count must be those of `info`; errors name `source`."""
+    expected_input = (None, *info.clip.frame_shape)
+    if tuple(model.input_shape) != expected_input:
+        raise ValueError(
+            f"{source}: model takes clips {tuple(model.input_shape)[1:]} but dataset.json says "
+            f"{info.clip.frame_shape}"
+        )
+    if model.output_shape[-1] != num_labels or info.num_labels != num_labels:
+        raise ValueError(
+            f"{source}: model has {model.output_shape[-1]} classes, dataset.json "
+            f"{info.num_labels} and labels.txt {num_labels}"
+        )

@@ -1,0 +1,58 @@
+"""Picks the tf.distribute strategy (--strategy) and says which worker writes the run folder."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import tensorflow as tf
+
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """auto: MirroredStrategy when more than one GPU is visible, else the one device there is.
+
+    Call this before any other TensorFlow op: MultiWorkerMirroredStrategy must set up its
+    collectives before the runtime starts, and logical CPU devices can only be split then.
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+    if name == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            logging.warning("--strategy=multi_worker without TF_CONFIG: running as a single worker")
+        # Collectives over gRPC between the TF_CONFIG hosts; NCCL is chosen for GPUs automatically.
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "auto" and len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    if name == "mirrored":
+        # Without GPUs MirroredStrategy() would take CPU:0 only; logical CPUs (tests) count here.
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    device = gpus[0].name if gpus else "/cpu:0"
+    return tf.distribute.OneDeviceStrategy(device)
+
+
+def worker_info(strategy: tf.distribute.Strategy) -> tuple[bool, int]:
+    """(is_chief, task_id): only the chief writes the run folder; other workers write beside it."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True, 0
+    task_type, task_id = resolver.task_type, resolver.task_id or 0
+    if task_type in (None, "chief"):
+        return True, task_id
+    has_chief = "chief" in json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    return (task_type == "worker" and task_id == 0 and not has_chief), task_id
+
+
+def check_global_batch(batch_size: int, strategy: tf.distribute.Strategy) -> int:
+    """--batch_size is global; returns the per-replica batch, or fails naming the flag."""
+    replicas = strategy.num_replicas_in_sync
+    if batch_size < 1 or batch_size % replicas:
+        raise ValueError(
+            f"--batch_size={batch_size} is the global batch and must be a positive multiple of "
+            f"the {replicas} replicas in sync"
+        )
+    return batch_size // replicas
