@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import fractions
 import logging
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -20,6 +21,7 @@ import tensorflow as tf
 from preprocess import decoder as video_decoder
 from schemas.dataset_info import DatasetInfo
 from schemas.features import FRAMES, ClipMeta, ClipSchema
+from training import run_folder
 from training.input_pipeline import preprocess_frames
 
 DEFAULT_TOP_K = 5
@@ -114,13 +116,25 @@ def predict_video(
         decoder=decoder,
     )
     probs = probabilities(model, frames)
-    logging.info("%s: sampled frames %s of %d", path, clip.frame_indices, clip.num_source_frames)
+    logging.debug("%s: sampled frames %s of %d", path, clip.frame_indices, clip.num_source_frames)
     return Prediction(
         top_k=top_k(probs, labels, k),
         probabilities=probs,
         frame_indices=tuple(clip.frame_indices),
         num_source_frames=clip.num_source_frames,
     )
+
+
+def preprocess_flag(info: DatasetInfo, name: str) -> str | None:
+    """The value the preprocess run that made the shards gave --name, from dataset.json's command
+    line; None if it was not given (or the dataset.json records no command line)."""
+    args = list(info.command_line)
+    for i, arg in enumerate(args):
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+        if arg == f"--{name}" and i + 1 < len(args):
+            return args[i + 1]
+    return None
 
 
 def parse_fps(text: str) -> fractions.Fraction | None:
@@ -167,11 +181,7 @@ def format_prediction(path: str, prediction: Prediction) -> str:
 
 
 def main(argv) -> int:
-    import sys
-
     from absl import app, flags
-
-    from training import run_folder
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -181,6 +191,13 @@ def main(argv) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: --model_dir={FLAGS.model_dir}: {e}", file=sys.stderr)
         return 2
+    decoder = FLAGS.decoder or preprocess_flag(info, "decoder") or "pyav"
+    if preprocess_flag(info, "crop") == "bbox" and not FLAGS.crop_bbox:
+        print(
+            "warning: the shards were cropped to each clip's bbox (preprocess --crop=bbox); "
+            "without --crop_bbox the whole frame is squashed and the model sees other pixels",
+            file=sys.stderr,
+        )
     try:
         prediction = predict_video(
             model,
@@ -191,7 +208,7 @@ def main(argv) -> int:
             frame_end=FLAGS.frame_end,
             fps=parse_fps(FLAGS.fps),
             crop=parse_crop(FLAGS.crop_bbox),
-            decoder=FLAGS.decoder,
+            decoder=decoder,
             k=FLAGS.top_k,
         )
     except video_decoder.DecodeError as e:
@@ -239,9 +256,10 @@ def define_flags(fv=None) -> None:
     )
     flags.DEFINE_enum(
         "decoder",
-        "pyav",
+        None,
         list(video_decoder.DECODERS),
-        "Video decoder; use the one the shards were made with (preprocess --decoder).",
+        "Video decoder; default: the one the shards were made with (preprocess --decoder, as "
+        "RUN/dataset.json's command line records it), else pyav.",
         flag_values=fv,
     )
     flags.DEFINE_string(
