@@ -21,11 +21,20 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# Synthetic videos → preprocess (Beam) → train → evaluate on the test split → predict one video.
 demo: $(STAMP)
 	rm -rf $(DEMO)
 	$(BIN)/python scripts/make_synthetic_dataset.py --output_dir=$(DEMO)/data
 	$(BIN)/python -m preprocess --manifest=$(DEMO)/data/WLASL_v0.3.json \
 		--video_dir=$(DEMO)/data/videos --output_dir=$(DEMO)/records
+	$(BIN)/python -m training --tfrecord_glob='$(DEMO)/records/train-*' \
+		--val_tfrecord_glob='$(DEMO)/records/val-*' --batch_size=8 --epochs=6 \
+		--model_dir=$(DEMO)/run --verbose=2
+	$(BIN)/python -m training.evaluate --model_dir=$(DEMO)/run \
+		--tfrecord_glob='$(DEMO)/records/test-*'
+	$(BIN)/python -m training.predict --model_dir=$(DEMO)/run --fps=25 \
+		--video=$(DEMO)/data/videos/01005.mp4
+	@echo "demo outputs: $(DEMO)/records (shards), $(DEMO)/run (model, logs, metrics)"
 
 clean:
 	rm -rf build $(VENV)

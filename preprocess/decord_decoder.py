@@ -12,14 +12,13 @@ import fractions
 import io
 from fractions import Fraction
 
-import decord
 import numpy as np
 
 from preprocess import decoder, sampling
 from preprocess.decoder import DecodeError, DecodedClip
 
 
-def _times(path: str, reader: decord.VideoReader, total: int) -> list[Fraction]:
+def _times(path: str, reader, total: int) -> list[Fraction]:
     # decord gives float seconds; a microsecond grid restores exact frame times at common rates
     # (k/25 window edges vs 1/30 or 1001/30000 frames are either equal or >= 33 us apart).
     starts = reader.get_frame_timestamp(np.arange(total))[:, 0]
@@ -41,6 +40,9 @@ def decode_clip(
     crop: tuple[float, float, float, float] | None = None,
 ) -> DecodedClip:
     """Same contract as preprocess.decoder.decode_clip (rotation as decord applies it)."""
+    # Loaded on first use: decord's bundled libraries break TensorFlow's PNG decoder (BUILD.md).
+    import decord
+
     sampling.check_frame_range(frame_start, frame_end)
     decoder.check_args(num_frames, size, fps, crop)
     file_size = decoder.check_file(path)
