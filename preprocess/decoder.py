@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fractions
+import importlib.util
 import io
 import logging
 import math
@@ -41,6 +42,7 @@ from typing import Callable, Iterator
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from preprocess import sampling
 
@@ -78,13 +80,14 @@ def get_decoder(name: str) -> Callable[..., DecodedClip]:
     if name == "pyav":
         return decode_clip
     if name == "decord":
-        try:
-            from preprocess import decord_decoder
-        except ImportError as e:
+        # Looked up, not imported: decord is loaded only when a clip is decoded (decord_decoder).
+        if importlib.util.find_spec("decord") is None:
             raise ValueError(
-                f"--decoder=decord needs the decord package, which is not installed ({e}); "
+                "--decoder=decord needs the decord package, which is not installed; "
                 "install the extra: pip install 'aslvid2gloss[decord]'"
-            ) from e
+            )
+        from preprocess import decord_decoder
+
         return decord_decoder.decode_clip
     raise ValueError(f"unknown decoder {name!r}; expected one of {', '.join(DECODERS)}")
 
@@ -439,13 +442,22 @@ def _check_duration(source: _Source, container, stream, last_time: Fraction) -> 
 
 
 def _convert(
-    frame: av.VideoFrame, size: int, transform, crop: tuple[float, ...] | None, path: str
+    frame: av.VideoFrame,
+    size: int,
+    transform,
+    crop: tuple[float, ...] | None,
+    path: str,
+    reformatter: VideoReformatter | None = None,
 ) -> np.ndarray:
-    """One decoded frame -> (size, size, 3) uint8 RGB as displayed, squashed or cropped."""
+    """One decoded frame -> (size, size, 3) uint8 RGB as displayed, squashed or cropped.
+
+    `reformatter`: one per video. frame.reformat() builds a new swscale context for every frame,
+    which cost 5-10x the scaling itself on small videos (BENCHMARKS.md); a shared one keeps it.
+    """
     if crop is None:
         # Squash first, then turn: a plain squash to a square commutes with quarter turns.
-        small = frame.reformat(
-            width=size, height=size, format="rgb24", interpolation=_INTERPOLATION
+        small = (reformatter or VideoReformatter()).reformat(
+            frame, width=size, height=size, format="rgb24", interpolation=_INTERPOLATION
         )
         return np.ascontiguousarray(transform(small.to_ndarray()))
     return crop_resize(transform(frame.to_ndarray(format="rgb24")), size, crop, path)
@@ -587,8 +599,10 @@ def decode_clip(
         guess = _prepare(source, container, stream, f, frame_start, frame_end, fps)
         return set(sampling.sample_indices(*guess, num_frames)) if guess else set()
 
+    reformatter = VideoReformatter()
+
     def convert(frame):
-        return _convert(frame, size, source.transform, crop, path)
+        return _convert(frame, size, source.transform, crop, path, reformatter)
 
     tracker = sampling.RangeTracker(frame_start, frame_end, fps)
     kept = _decode_pass(
