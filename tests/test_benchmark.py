@@ -1,0 +1,125 @@
+"""Every benchmark subcommand runs in tiny mode and reports well-formed figures (no timing checks).
+
+Timings depend on the machine and its load, so nothing here compares speeds: the tests check that
+each subcommand measures what it says (every ratio a positive finite number with its parts), prints
+its tables and writes its JSON.
+"""
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(REPO, "scripts", "benchmark.py")
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("benchmark_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(stage, tmp_path, capsys):
+    json_out = tmp_path / f"{stage}.json"
+    assert _load_script().main([stage, "--tiny", f"--json_out={json_out}"]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads(json_out.read_text())
+    assert result["benchmark"] == stage and result["tiny"] is True
+    assert result["machine"]["nproc"] >= 1 and result["machine"]["cpu"]
+    assert result["ratios"], "no ratio measured"
+    for name, r in result["ratios"].items():
+        assert math.isfinite(r["value"]) and r["value"] > 0, (name, r)
+        assert math.isclose(r["value"], r["numerator"] / r["denominator"], rel_tol=1e-9), name
+        if r["target"] is not None:
+            assert isinstance(r["met"], bool)
+        assert name in printed, f"ratio {name!r} missing from the printed table"
+    assert f"wrote {json_out}" in printed
+    return result, printed
+
+
+def _positive(values):
+    return all(math.isfinite(v) and v > 0 for v in values)
+
+
+@pytest.mark.slow
+def test_preprocess(tmp_path, capsys):
+    result, printed = _run("preprocess", tmp_path, capsys)
+    assert _positive(result["throughput"].values())
+    targets = {n: r["target"] for n, r in result["ratios"].items() if r["target"] is not None}
+    assert targets == {
+        "pipeline 1 worker (1 core) / ffmpeg 1 thread (1 core)": 0.8,
+        "2 workers / 1 worker on 1 core": 1.7,
+        "worker peak RSS, 2x clips / 1x": 1.2,
+    }
+    # The runs really used separate Beam worker processes (Beam may start more than one a worker).
+    run = result["rounds"][0]["2 workers, all cores"]["large"]
+    assert run["num_worker_processes"] >= 2 and run["worker_peak_rss"] > 10_000_000
+    assert result["memory"]["large"]["clips"] == 2 * result["memory"]["small"]["clips"]
+    # Every encoding x compression, shard bytes adding up; raw frames are the clip's exact size.
+    sizes = {(s["frame_encoding"], s["compression"]): s for s in result["sizes"]}
+    assert set(sizes) == {(e, c) for e in ("jpeg", "png", "raw") for c in ("none", "gzip")}
+    for s in sizes.values():
+        assert sum(s["shards"].values()) == s["total_bytes"] > 0
+        assert s["clips"] == result["corpus"]["clips"]
+    assert sizes[("raw", "none")]["bytes_per_clip"] > 20 * 150 * 150 * 3
+    assert sizes[("jpeg", "none")]["bytes_per_clip"] < sizes[("raw", "none")]["bytes_per_clip"]
+    assert "bytes/clip" in printed
+
+
+@pytest.mark.slow
+def test_input(tmp_path, capsys):
+    result, _ = _run("input", tmp_path, capsys)
+    assert result["data"]["clip"]["num_frames"] == 4 and result["data"]["clip"]["size"] == 46
+    assert len(result["rounds"]) == result["config"]["repeats"]
+    assert _positive(result["throughput"].values())
+    assert result["ratios"]["input pipeline / trainer consumption"]["target"] == 20
+
+
+@pytest.mark.slow
+def test_train(tmp_path, capsys):
+    result, printed = _run("train", tmp_path, capsys)
+    assert _positive(result["throughput"].values())
+    kinds = {(s["mixed_precision"], s["jit_compile"]) for s in result["sweep"]}
+    assert kinds == {("none", False), ("mixed_bfloat16", False), ("none", True)}
+    for s in result["sweep"]:
+        assert "error" in s or (math.isfinite(s["clips_per_s"]) and s["clips_per_s"] > 0), s
+    assert "mixed_bfloat16" in printed
+
+
+def test_gpu_refuses_the_tensorflow_backend():
+    import keras
+
+    from training import benchmark
+
+    if keras.backend.backend() == "jax":
+        pytest.skip("Keras already runs on JAX in this process")
+    with pytest.raises(ValueError, match="KERAS_BACKEND=jax"):
+        benchmark.run_gpu(benchmark.GpuBenchConfig(tiny=True))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None,
+    reason="jax is not installed here: the gpu subcommand runs Keras on JAX (BENCHMARKS.md)",
+)
+def test_gpu(tmp_path):
+    json_out = tmp_path / "gpu.json"
+    env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=REPO)
+    done = subprocess.run(
+        [sys.executable, SCRIPT, "gpu", "--tiny", f"--json_out={json_out}"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(json_out.read_text())
+    assert {(r["batch_size"], r["precision"]) for r in result["results"]} == {
+        (b, p) for b in (2, 4) for p in ("float32", "bfloat16")
+    }
+    for r in result["results"]:
+        assert math.isfinite(r["clips_per_s"]) and r["clips_per_s"] > 0, r
+    assert "proxy" in done.stdout
