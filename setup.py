@@ -11,7 +11,8 @@ REQUIRED = [
     "av==18.1.0",  # PyAV: FFmpeg bindings with FFmpeg in the wheel; the exact default decoder
     "numpy==2.4.6",
     "absl-py==2.5.1",
-    "pillow==12.3.0",
+    "pillow==12.3.0",  # contact sheets (schemas.inspect)
+    "matplotlib==3.11.2",  # training curves (training.curves)
 ]
 
 EXTRAS = {
@@ -38,6 +39,11 @@ setuptools.setup(
     entry_points={
         "console_scripts": [
             "aslvid2gloss-preprocess=preprocess.cli:main",
+            "aslvid2gloss-train=training.__main__:console_main",
+            "aslvid2gloss-evaluate=training.evaluate:console_main",
+            "aslvid2gloss-predict=training.predict:console_main",
+            "aslvid2gloss-inspect=schemas.inspect:main",
+            "aslvid2gloss-curves=training.curves:console_main",
         ],
     },
 )

@@ -34,26 +34,59 @@ from schemas import dataset_info as info_files
 from schemas.features import FRAME_ENCODINGS, ClipSchema
 
 from preprocess import manifests
+from preprocess.isolation import ClipLimits
 from preprocess.pipeline import DEFAULT_TARGET_SHARD_MB, PreprocessConfig, build_pipeline
 
 DECODERS = ("pyav", "decord")
+LOCAL_RUNNERS = ("DirectRunner", "direct", "SwitchingDirectRunner", "FnApiRunner")
+# Written first by every run; a folder holding it but no dataset.json is a run cut short.
+STARTED_JSON = ".preprocess-started.json"
+# Bounds that catch typos (an extra zero) before they cost hours: 20 frames of 150 px is usual.
+MAX_NUM_FRAMES = 1000
+MAX_SIZE = 4096
 
 
 class UsageError(ValueError):
     """A flag or the output folder is not usable; the message names which and why."""
 
 
-def _positive_int(name):
+def _positive_int(name, upper=None, lower=1):
     def parse(text):
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"--{name} must be an integer, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"--{name} must be >= 1, got {value}")
+        if value < lower:
+            raise argparse.ArgumentTypeError(f"--{name} must be >= {lower}, got {value}")
+        if upper is not None and value > upper:
+            raise argparse.ArgumentTypeError(f"--{name} must be <= {upper}, got {value}")
         return value
 
     return parse
+
+
+def _seconds(name):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{name} must be a number, got {text!r}") from None
+        if not value >= 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(
+                f"--{name} must be a finite number >= 0 (0: no limit), got {text}"
+            )
+        return value
+
+    return parse
+
+
+def _decoder(text):
+    # 'module:function' plugs in another decode_clip (the tests' crashing and hanging decoders).
+    if text in DECODERS or (":" in text and all(text.partition(":")[::2])):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"--decoder must be one of {', '.join(DECODERS)} (or package.module:function), got {text!r}"
+    )
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -74,14 +107,18 @@ def make_parser() -> argparse.ArgumentParser:
         "relative paths (default: the CSV's folder); folder manifests: leave unset",
     )
     parser.add_argument("--output_dir", required=True, help="a new or empty folder (local or gs://)")
-    parser.add_argument("--num_frames", type=_positive_int("num_frames"), default=20)
-    parser.add_argument("--size", type=_positive_int("size"), default=150, help="frame side in pixels")
+    parser.add_argument(
+        "--num_frames", type=_positive_int("num_frames", MAX_NUM_FRAMES), default=20
+    )
+    parser.add_argument(
+        "--size", type=_positive_int("size", MAX_SIZE), default=150, help="frame side in pixels"
+    )
     parser.add_argument("--frame_encoding", choices=FRAME_ENCODINGS, default="jpeg")
     parser.add_argument("--jpeg_quality", type=_positive_int("jpeg_quality"), default=95)
     parser.add_argument("--compression", choices=("none", "gzip"), default="none")
     parser.add_argument(
         "--decoder",
-        choices=DECODERS,
+        type=_decoder,
         default="pyav",
         help="pyav: exact on every tested codec (default); decord: the original stack's "
         "decoder, wrong on some codecs (see BUILD.md)",
@@ -103,6 +140,25 @@ def make_parser() -> argparse.ArgumentParser:
         help="shards per split (default: chosen from the data size, --target_shard_mb each)",
     )
     parser.add_argument(
+        "--clip_timeout_s",
+        type=_seconds("clip_timeout_s"),
+        default=ClipLimits.timeout_s,
+        help="seconds one clip may take to decode before it is failed as 'timeout' (0: no limit)",
+    )
+    parser.add_argument(
+        "--clip_memory_mb",
+        type=_positive_int("clip_memory_mb", lower=0),
+        default=ClipLimits.memory_mb,
+        help="memory (MB) decoding one clip may add; more fails it as 'too_large' (0: no limit)",
+    )
+    parser.add_argument(
+        "--max_video_frames",
+        type=_positive_int("max_video_frames", lower=0),
+        default=ClipLimits.max_video_frames,
+        help="a clip whose container declares more frames to decode is failed as 'too_large' "
+        "before decoding (0: no limit)",
+    )
+    parser.add_argument(
         "--overwrite",
         action="store_true",
         help="delete an earlier run's files in --output_dir instead of refusing to mix with them",
@@ -111,16 +167,12 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def beam_options(beam_args: list[str]) -> PipelineOptions:
-    """Beam's options, defaulting to an offline, all-cores local run.
-
-    Left alone, Beam picks a runner that downloads a Prism binary; the DirectRunner in
-    multi_processing mode needs nothing from the network and pickles every step as Dataflow does.
-    """
+    """Beam's options, defaulting to an offline, all-cores local run (see `local_runner`)."""
     options = PipelineOptions(beam_args)
     standard = options.view_as(StandardOptions)
     if standard.runner is None:
         standard.runner = "DirectRunner"
-    if standard.runner in ("DirectRunner", "direct", "BundleBasedDirectRunner"):
+    if standard.runner in LOCAL_RUNNERS:
         direct = options.view_as(DirectOptions)
         given = " ".join(beam_args)
         if "--direct_running_mode" not in given:
@@ -133,37 +185,86 @@ def beam_options(beam_args: list[str]) -> PipelineOptions:
     return options
 
 
+def local_runner(options: PipelineOptions):
+    """The runner object for a local run, or None to let Beam build the one --runner names.
+
+    Beam's DirectRunner first downloads a Prism binary from the internet and runs the job there
+    (offline, it logs the failure and falls back). The FnApiRunner it falls back to is the one
+    that honours --direct_running_mode and --direct_num_workers, so a local run uses it directly:
+    nothing is fetched, nothing is logged, and multi_processing workers pickle every step as
+    Dataflow does. --runner=PrismRunner still picks Prism for those who want it.
+    """
+    if options.view_as(StandardOptions).runner not in LOCAL_RUNNERS:
+        return None
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    return FnApiRunner()
+
+
 def _our_files(output_dir: str) -> list[str]:
     import tensorflow as tf
 
     if not tf.io.gfile.isdir(output_dir):
         return []
     names = tf.io.gfile.listdir(output_dir)
-    ours = {info_files.DATASET_JSON, info_files.LABELS_TXT, info_files.ERRORS_JSONL}
+    ours = {info_files.DATASET_JSON, info_files.LABELS_TXT, info_files.ERRORS_JSONL, STARTED_JSON}
     return sorted(
         n
         for n in names
-        if n in ours or ".tfrecord" in n or n.startswith(f".{info_files.DATASET_JSON}")
+        if n in ours
+        or ".tfrecord" in n
+        or n.startswith(f".{info_files.DATASET_JSON}")
+        or n.startswith(STARTED_JSON)
     )
 
 
-def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
-    """Refuses to mix with an earlier run's shards unless told to replace them."""
+def _started_by(output_dir: str) -> list[str] | None:
+    """The command line of the run that started writing into output_dir, if it left one."""
+    import tensorflow as tf
+
+    path = info_files.join(output_dir, STARTED_JSON)
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            return json.load(f).get("argv")
+    except (tf.errors.OpError, ValueError, AttributeError):
+        return None
+
+
+def prepare_output_dir(output_dir: str, overwrite: bool, argv: list[str] = ()) -> None:
+    """Refuses to mix with an earlier run's shards unless told to replace them.
+
+    A run of the same command that was cut short (killed, pre-empted: files but no
+    dataset.json) is started again from scratch: its partial files cannot be trusted, and
+    the command says what the user wants.
+    """
     import tensorflow as tf
 
     existing = _our_files(output_dir)
+    finished = info_files.DATASET_JSON in existing
+    if existing and not finished and not overwrite and _started_by(output_dir) == list(argv):
+        logging.warning(
+            "%s holds an unfinished run of this same command (killed?); starting it again",
+            output_dir,
+        )
+        overwrite = True
     if existing and not overwrite:
-        finished = info_files.DATASET_JSON in existing
         state = (
-            "holds a finished run" if finished else "holds an unfinished run (no dataset.json)"
+            "holds a finished run"
+            if finished
+            else "holds an unfinished run (no dataset.json) of another command"
         )
         raise UsageError(
             f"--output_dir {output_dir} {state}: {', '.join(existing[:5])}"
-            f"{' ...' if len(existing) > 5 else ''}. Use a new folder, or --overwrite to replace it."
+            f"{' ...' if len(existing) > 5 else ''}. Use a new folder, or --overwrite to "
+            "replace it."
         )
     for name in existing:
         tf.io.gfile.remove(info_files.join(output_dir, name))
     tf.io.gfile.makedirs(output_dir)
+    path = info_files.join(output_dir, STARTED_JSON)
+    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
+        f.write(json.dumps({"argv": list(argv)}, ensure_ascii=False) + "\n")
+    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
 
 
 def config_from_args(args) -> PreprocessConfig:
@@ -183,6 +284,11 @@ def config_from_args(args) -> PreprocessConfig:
         crop_bbox=args.crop == "bbox",
         target_shard_bytes=args.target_shard_mb * 1_000_000,
         num_shards=args.num_shards or 0,
+        limits=ClipLimits(
+            timeout_s=args.clip_timeout_s,
+            memory_mb=args.clip_memory_mb,
+            max_video_frames=args.max_video_frames,
+        ),
     )
 
 
@@ -200,22 +306,25 @@ def run(argv=None, save_main_session=True) -> dict:
                 f"--splits must be a comma-separated subset of {','.join(manifests.SPLITS)}, "
                 f"got {args.splits!r}"
             )
-    if args.decoder == "decord":
-        from preprocess.decoder import get_decoder
+    if args.decoder != "pyav":
+        from preprocess.isolation import resolve_decoder
 
-        get_decoder("decord")  # fails now, naming the extra to install, not on every clip
+        try:
+            resolve_decoder(args.decoder)  # fails now (e.g. naming decord's extra), not per clip
+        except ValueError as e:
+            raise UsageError(f"--decoder: {e}") from None
     config = config_from_args(args)
     # Every manifest error surfaces here, before any video is opened or any file written.
     manifest = manifests.read_manifest(
         args.manifest, args.video_dir, top_k_glosses=args.top_k_glosses, splits=splits
     )
-    prepare_output_dir(args.output_dir, args.overwrite)
+    prepare_output_dir(args.output_dir, args.overwrite, argv)
     info_files.write_labels(args.output_dir, list(manifest.glosses))
 
     options = beam_options(beam_args)
     options.view_as(SetupOptions).save_main_session = save_main_session
     command_line = ["python -m preprocess", *argv]
-    with beam.Pipeline(options=options) as pipeline:
+    with beam.Pipeline(runner=local_runner(options), options=options) as pipeline:
         build_pipeline(pipeline, list(manifest.clips), config, len(manifest.glosses), command_line)
     return info_files.read_dataset_info(args.output_dir).to_json()
 

@@ -28,6 +28,7 @@ from schemas import dataset_info as info_files
 from schemas.features import ClipMeta, ClipSchema
 
 from preprocess import manifests
+from preprocess.isolation import ClipLimits
 
 COUNTER_NAMESPACE = "preprocess"
 DEFAULT_TARGET_SHARD_MB = 150  # DESIGN: 100–200 MB a shard streams well from local disks and GCS.
@@ -44,6 +45,7 @@ class PreprocessConfig:
     crop_bbox: bool = False
     target_shard_bytes: int = DEFAULT_TARGET_SHARD_MB * 1_000_000
     num_shards: int = 0  # per split; 0 chooses from the data size
+    limits: ClipLimits = ClipLimits()  # per clip: time, memory, declared length
 
     def __post_init__(self):
         if self.compression not in info_files.COMPRESSIONS:
@@ -76,23 +78,36 @@ def error_row(clip: manifests.Clip, reason: str, detail: str) -> dict:
 
 
 class DecodeClipFn(beam.DoFn):
-    """(index, Clip) → EncodedClip, or (index, error row) on the FAILED output."""
+    """(index, Clip) → EncodedClip, or (index, error row) on the FAILED output.
+
+    Decoding runs in a child process under `limits` (preprocess.isolation): a video that
+    crashes FFmpeg, hangs or exhausts memory becomes one error row, not a dead worker.
+    """
 
     FAILED = "failed"
 
-    def __init__(self, decoder: str, schema: ClipSchema, crop_bbox: bool):
+    def __init__(
+        self, decoder: str, schema: ClipSchema, crop_bbox: bool, limits: ClipLimits = ClipLimits()
+    ):
         self._decoder_name = decoder
         self._schema = schema
         self._crop_bbox = crop_bbox
+        self._limits = limits
         self._written = Metrics.counter(COUNTER_NAMESPACE, "clips_written")
         self._failed = Metrics.counter(COUNTER_NAMESPACE, "clips_failed")
 
     def setup(self):
-        # Imported here so that a worker loads the decoder (and decord, if chosen) once.
-        from preprocess import decoder
+        # Imported here so that a worker loads the decoder once; its child starts on first use.
+        from preprocess import decoder, isolation
 
-        self._decode = decoder.get_decoder(self._decoder_name)
+        self._isolated = isolation.IsolatedDecoder(self._decoder_name, self._limits)
+        self._decode = self._isolated.decode
         self._decode_error = decoder.DecodeError
+
+    def teardown(self):
+        isolated = getattr(self, "_isolated", None)
+        if isolated is not None:
+            isolated.close()
 
     def process(self, element):
         index, clip = element
@@ -193,7 +208,12 @@ class DecodeClips(beam.PTransform):
             | "Spread" >> beam.Reshuffle()
             | "Decode"
             >> beam.ParDo(
-                DecodeClipFn(self._config.decoder, self._config.schema, self._config.crop_bbox)
+                DecodeClipFn(
+                    self._config.decoder,
+                    self._config.schema,
+                    self._config.crop_bbox,
+                    self._config.limits,
+                )
             ).with_outputs(DecodeClipFn.FAILED, main="clips")
         )
 

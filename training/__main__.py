@@ -8,6 +8,7 @@ machines set TF_CONFIG on each and add --strategy=multi_worker (see BUILD.md).
 """
 
 import json
+import sys
 
 from absl import app, flags, logging
 
@@ -26,10 +27,20 @@ def main(argv):
         cfg = config_lib.from_flags(flags.FLAGS)
     except ValueError as e:
         raise app.UsageError(str(e))
-    summary = trainer.train(cfg)
+    try:
+        summary = trainer.train(cfg)
+    except (ValueError, FileNotFoundError, FloatingPointError) as e:
+        # Bad input or a diverged run: the message names the file or flag; a traceback would not.
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2 if not isinstance(e, FloatingPointError) else 1)
     logging.info("train summary: %s", summary)
     print(json.dumps(summary, indent=2, sort_keys=True))
 
 
-if __name__ == "__main__":
+def console_main() -> None:
+    """Entry point of the `aslvid2gloss-train` console script (setup.py)."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from absl import flags
 
@@ -32,6 +33,8 @@ class TrainConfig:
     checkpoint_every_steps: int = 1000  # 0: back up at epoch ends only
     cache: str = ""
     verbose: int = 2
+    skip_corrupt: bool = False  # leave out damaged shards' records (counted) instead of stopping
+    deterministic: bool = False  # tf.config.experimental.enable_op_determinism()
 
     def __post_init__(self):
         for name in ("tfrecord_glob", "model_dir"):
@@ -50,7 +53,7 @@ class TrainConfig:
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
-        if not self.learning_rate > 0:
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ValueError(f"--learning_rate must be > 0, got {self.learning_rate}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"--strategy must be one of {STRATEGIES}, got {self.strategy!r}")
@@ -162,9 +165,27 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
         upper_bound=2,
         flag_values=fv,
     )
+    flags.DEFINE_boolean(
+        "skip_corrupt",
+        d.skip_corrupt,
+        "Read every shard first and leave out the records of a damaged shard (bad CRC, cut "
+        "file) from the damage on, with a warning counting them; default: stop with an error "
+        "naming the shard and the byte offset.",
+        flag_values=fv,
+    )
+    flags.DEFINE_boolean(
+        "deterministic",
+        d.deterministic,
+        "Deterministic TensorFlow ops: the same seed and data give the same losses on the same "
+        "kind of device (slower on GPU).",
+        flag_values=fv,
+    )
     flags.mark_flags_as_required(["tfrecord_glob", "model_dir"], flag_values=fv)
     flags.register_validator(
-        "learning_rate", lambda v: v > 0, message="--learning_rate must be > 0", flag_values=fv
+        "learning_rate",
+        lambda v: v > 0 and math.isfinite(v),
+        message="--learning_rate must be a finite number > 0",
+        flag_values=fv,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -27,10 +28,16 @@ def split_of(files) -> str:
     return splits.pop() if len(splits) == 1 else "eval"
 
 
-def evaluate(model_dir: str, tfrecord_glob: str, batch_size: int = 16) -> dict:
-    """Metrics of the run's model.keras over every record the glob matches (one pass)."""
+def evaluate(
+    model_dir: str, tfrecord_glob: str, batch_size: int = 16, skip_corrupt: bool = False
+) -> dict:
+    """Metrics of the run's model.keras over every record the glob matches (one pass).
+
+    skip_corrupt: leave out damaged shards' records from the damage on (counted in a warning
+    and in num_examples) instead of stopping with an error naming the shard.
+    """
     model, labels, info = run_folder.load_run(model_dir)
-    source = input_pipeline.open_source(tfrecord_glob)
+    source = input_pipeline.open_source(tfrecord_glob, skip_corrupt)
     where = f"{source.folders[0]}/dataset.json"
     if source.info.schema_version != info.schema_version:
         raise ValueError(
@@ -48,7 +55,9 @@ def evaluate(model_dir: str, tfrecord_glob: str, batch_size: int = 16) -> dict:
             f"{model_dir}/labels.txt ({len(labels)} classes)"
         )
     input_pipeline.check_shards(source)
-    data = input_pipeline.make_dataset(source.files, source.info, batch_size, training=False)
+    data = input_pipeline.make_dataset(
+        source.files, source.info, batch_size, training=False, record_limits=source.record_limits
+    )
 
     @tf.function
     def step(frames, label):
@@ -71,6 +80,11 @@ def evaluate(model_dir: str, tfrecord_glob: str, batch_size: int = 16) -> dict:
         if message:
             raise ValueError(message) from None
         raise
+    except tf.errors.DataLossError:
+        error = input_pipeline.corrupt_shard_error(source.files, source.info.compression)
+        if error is None:
+            raise
+        raise error from None
     if not losses:
         raise ValueError(f"--tfrecord_glob={tfrecord_glob!r} matched shards with no records")
     loss, rank, truth = (np.concatenate(a) for a in (losses, ranks, truth))
@@ -95,7 +109,14 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     FLAGS = flags.FLAGS
-    metrics = evaluate(FLAGS.model_dir, FLAGS.tfrecord_glob, FLAGS.batch_size)
+    try:
+        metrics = evaluate(
+            FLAGS.model_dir, FLAGS.tfrecord_glob, FLAGS.batch_size, FLAGS.skip_corrupt
+        )
+    except (ValueError, FileNotFoundError) as e:
+        # Bad input (a damaged shard, shards of another dataset): the message, no traceback.
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     output = FLAGS.output or join(FLAGS.model_dir, f"eval_{metrics['split']}.json")
     run_folder.write_json(output, metrics)
     for key in ("num_examples", "loss", "top1_accuracy", "top5_accuracy", "top10_accuracy",
@@ -112,11 +133,22 @@ def define_flags() -> None:
     flags.DEFINE_string("tfrecord_glob", None, "Shards to evaluate (globs, comma-separated).")
     flags.DEFINE_integer("batch_size", 16, "Clips per forward pass.", lower_bound=1)
     flags.DEFINE_string("output", "", "JSON file for the metrics; default RUN/eval_<split>.json.")
+    flags.DEFINE_boolean(
+        "skip_corrupt",
+        False,
+        "Leave out damaged shards' records from the damage on (counted in a warning) instead "
+        "of stopping with an error naming the shard.",
+    )
     flags.mark_flags_as_required(["model_dir", "tfrecord_glob"])
 
 
-if __name__ == "__main__":
+def console_main() -> None:
+    """Entry point of the console script (setup.py)."""
     from absl import app
 
     define_flags()
     app.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

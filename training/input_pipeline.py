@@ -38,6 +38,27 @@ def preprocess_frames(frames: tf.Tensor) -> tf.Tensor:
     return tf.image.convert_image_dtype(frames, tf.float32)
 
 
+class CorruptShardError(ValueError):
+    """A shard whose bytes are damaged (a record failing its CRC, a file cut short)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardDamage:
+    """Where a shard stops being readable: TFRecord readers cannot resync after a bad record."""
+
+    path: str
+    good_records: int  # readable records before the damage
+    offset: int | None  # byte offset of the damaged record (in the uncompressed stream)
+    detail: str  # TensorFlow's words
+
+    def describe(self) -> str:
+        where = f"byte {self.offset}" if self.offset is not None else "an unknown offset"
+        return (
+            f"{self.path}: damaged record at {where}, after {self.good_records} good records "
+            f"({self.detail})"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class DataSource:
     """Shards matched by a glob, with what their folder's dataset.json and labels.txt say."""
@@ -47,6 +68,8 @@ class DataSource:
     labels: tuple[str, ...]
     num_examples: int
     folders: tuple[str, ...]
+    # With skip_corrupt: records to read of each file (-1: all), so reading stops before damage.
+    record_limits: tuple[int, ...] | None = None
 
 
 def list_shards(globs: str) -> list[str]:
@@ -56,11 +79,14 @@ def list_shards(globs: str) -> list[str]:
         raise ValueError(f"expected one or more comma-separated shard globs, got {globs!r}")
     files: set[str] = set()
     for pattern in patterns:
-        # 'OUT/*' also matches the files beside the shards; they are never records.
+        # 'OUT/*' also matches the files beside the shards, and hidden ones (a shard still being
+        # written, '.NAME.tmp', a run's marker); they are never records.
         matched = [
             f
             for f in tf.io.gfile.glob(pattern)
-            if posixpath.basename(f) not in _NOT_SHARDS and not tf.io.gfile.isdir(f)
+            if posixpath.basename(f) not in _NOT_SHARDS
+            and not posixpath.basename(f).startswith(".")
+            and not tf.io.gfile.isdir(f)
         ]
         if not matched:
             raise FileNotFoundError(f"shard glob {pattern!r} matches no file")
@@ -73,11 +99,75 @@ def _folder(path: str) -> str:
     return posixpath.dirname(path) if "://" in path else path.rsplit("/", 1)[0] or "/"
 
 
-def open_source(globs: str) -> DataSource:
+def find_damage(path: str, compression: str) -> ShardDamage | None:
+    """Reads a whole shard; where its records stop being readable, or None if they never do."""
+    ds = tf.data.TFRecordDataset(path, compression_type=compression)
+    try:
+        ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)
+        return None
+    except tf.errors.DataLossError as e:
+        detail = _first_line(e)
+    good = int(ds.ignore_errors().reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+    match = re.search(r"record at (\d+)", detail)
+    detail = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", detail)
+    detail = re.sub(r"\s*\[Op:\w+\].*$", "", detail)
+    return ShardDamage(path, good, int(match.group(1)) if match else None, detail)
+
+
+def corrupt_shard_error(files, compression: str) -> CorruptShardError | None:
+    """After a DataLossError: the error naming every damaged shard (None if none is found)."""
+    damaged = [d for d in (find_damage(f, compression) for f in files) if d is not None]
+    if not damaged:
+        return None
+    hint = (
+        " Is the compression right? dataset.json says "
+        f"{compression!r}." if any(d.offset == 0 and not d.good_records for d in damaged) else ""
+    )
+    return CorruptShardError(
+        f"{len(damaged)} damaged shard(s): "
+        + "; ".join(d.describe() for d in damaged)
+        + ". No record was skipped. Re-create the shard(s), or pass --skip_corrupt to leave out "
+        "each damaged shard's records from the damage on." + hint
+    )
+
+
+def skip_damaged(source: DataSource) -> DataSource:
+    """Reads every shard once; drops the records from each damaged one's damage on, and says so."""
+    compression = source.info.compression
+    files, limits, readable, notes = [], [], 0, []
+    for path in source.files:
+        damage = find_damage(path, compression)
+        count = damage.good_records if damage else None
+        if count is None:
+            ds = tf.data.TFRecordDataset(path, compression_type=compression)
+            count = int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+        else:
+            notes.append(damage.describe())
+        readable += count
+        if count:
+            files.append(path)
+            limits.append(count if damage else -1)
+    if not notes:
+        return source
+    skipped = source.num_examples - readable
+    logging.warning(
+        "--skip_corrupt: %d damaged shard(s); %s records skipped, %d of %d kept. %s",
+        len(notes), skipped if skipped >= 0 else "an unknown number of",
+        readable, source.num_examples, "; ".join(notes),
+    )  # fmt: skip
+    if not files:
+        raise CorruptShardError(f"every shard is damaged at its first record: {'; '.join(notes)}")
+    return dataclasses.replace(
+        source, files=tuple(files), num_examples=readable, record_limits=tuple(limits)
+    )
+
+
+def open_source(globs: str, skip_corrupt: bool = False) -> DataSource:
     """Lists the shards and reads dataset.json/labels.txt of every folder they lie in.
 
     Shards from several folders must agree on the clip format and the label list, since
-    one model is trained on all of them.
+    one model is trained on all of them. skip_corrupt: read every shard now and leave out
+    what follows damage in a shard (logged with the count), instead of stopping there.
     """
     files = list_shards(globs)
     by_folder: dict[str, list[str]] = {}
@@ -105,13 +195,14 @@ def open_source(globs: str) -> DataSource:
         elif folder_labels != labels:
             raise ValueError(f"{folder}/labels.txt differs from {first}/labels.txt")
         num_examples += count_examples(shards, folder_info)
-    return DataSource(
+    source = DataSource(
         files=tuple(files),
         info=info,
         labels=tuple(labels),
         num_examples=num_examples,
         folders=tuple(by_folder),
     )
+    return skip_damaged(source) if skip_corrupt else source
 
 
 def count_examples(shards: list[str], info: DatasetInfo) -> int:
@@ -132,10 +223,11 @@ def count_examples(shards: list[str], info: DatasetInfo) -> int:
             ds = tf.data.TFRecordDataset(path, compression_type=info.compression)
             try:
                 total += int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
-            except tf.errors.DataLossError as e:
-                raise ValueError(
-                    f"{path}: not a TFRecord file with compression {info.compression!r} as "
-                    f"dataset.json says ({_first_line(e)})"
+            except tf.errors.DataLossError:
+                damaged = find_damage(path, info.compression)
+                raise CorruptShardError(
+                    f"{damaged.describe()}: a damaged shard, or not a TFRecord file with "
+                    f"compression {info.compression!r} as dataset.json says"
                 ) from None
     return total
 
@@ -147,6 +239,7 @@ def check_shards(source: DataSource) -> None:
     record is asserted inside the pipeline (see `make_dataset`).
     """
     files = tf.data.Dataset.from_tensor_slices(list(source.files))
+    # Damaged shards kept under skip_corrupt have their first record whole (others were dropped).
     firsts = files.interleave(
         lambda path: tf.data.TFRecordDataset(path, compression_type=source.info.compression)
         .take(1)
@@ -172,6 +265,9 @@ def check_shards(source: DataSource) -> None:
                     f"{path}: label {label} is outside [0, {source.info.num_labels}) of labels.txt"
                 )
     except tf.errors.DataLossError as e:
+        error = corrupt_shard_error(source.files, source.info.compression)
+        if error is not None:
+            raise error from None
         raise ValueError(
             f"shards matched in {', '.join(source.folders)} are not TFRecord files with "
             f"compression {source.info.compression!r} as dataset.json says ({_first_line(e)})"
@@ -192,6 +288,7 @@ def make_dataset(
     seed: int | None = None,
     cache: str = "",
     input_context: tf.distribute.InputContext | None = None,
+    record_limits: list[int] | tuple[int, ...] | None = None,
 ) -> tf.data.Dataset:
     """Batches of (frames float32 (B, T, S, S, 3) in [0, 1], label int32 (B,)).
 
@@ -207,22 +304,27 @@ def make_dataset(
     files = list(files)
     num_pipelines = input_context.num_input_pipelines if input_context else 1
     pipeline_id = input_context.input_pipeline_id if input_context else 0
+    # How many records of each file to read (-1: all): stops before a damaged shard's damage.
+    limits = list(record_limits) if record_limits is not None else [-1] * len(files)
+    if len(limits) != len(files):
+        raise ValueError(f"record_limits has {len(limits)} values for {len(files)} files")
     shard_records = False
     if num_pipelines > 1:
         if len(files) >= num_pipelines:
             # Each worker reads its own files: no record is read twice across the job.
             files = files[pipeline_id::num_pipelines]
+            limits = limits[pipeline_id::num_pipelines]
         else:
             # Fewer files than workers: every worker reads everything and keeps every n-th record.
             shard_records = True
-    ds = tf.data.Dataset.from_tensor_slices(files)
+    ds = tf.data.Dataset.from_tensor_slices((files, tf.constant(limits, tf.int64)))
     if training and shuffle_buffer:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
     ds = ds.interleave(
         # The shard's path travels with each record so a bad label can be reported by file.
-        lambda path: tf.data.TFRecordDataset(path, compression_type=info.compression).map(
-            lambda record: (record, path)
-        ),
+        lambda path, limit: tf.data.TFRecordDataset(path, compression_type=info.compression)
+        .take(limit)
+        .map(lambda record: (record, path)),
         cycle_length=min(16, len(files)),
         num_parallel_calls=AUTOTUNE,
         # Deterministic, so --seed reproduces the order; interleave prefetches per file anyway.

@@ -297,8 +297,13 @@ def define_flags(fv=None) -> None:
     )
 
 
-if __name__ == "__main__":
+def console_main() -> None:
+    """Entry point of the console script (setup.py)."""
     from absl import app
 
     define_flags()
     app.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

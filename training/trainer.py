@@ -11,7 +11,7 @@ import time
 import keras
 import tensorflow as tf
 
-from schemas.dataset_info import join
+from schemas.dataset_info import DATASET_JSON, join, read_dataset_info, read_labels
 from training import input_pipeline, run_folder
 from training.config import TrainConfig
 from training.model import build_model, compile_model
@@ -158,9 +158,41 @@ def distributed_train_data(
             seed=seed,
             cache=cache,
             input_context=context,
+            record_limits=source.record_limits,
         )
 
     return strategy.distribute_datasets_from_function(make)
+
+
+def check_resumed_data(model_dir: str, out_dir: str, source: input_pipeline.DataSource) -> None:
+    """A run folder with a backup must be resumed on data of its own format and classes.
+
+    Checked before the model is built, so the error names both dataset.json files instead of
+    a weight-shape mismatch deep inside Keras.
+    """
+    if not tf.io.gfile.exists(backup_weights_path(join(out_dir, run_folder.BACKUP_DIR))):
+        return
+    if not tf.io.gfile.exists(join(model_dir, DATASET_JSON)):
+        return
+    run_info = read_dataset_info(model_dir)
+    run_labels = read_labels(model_dir)
+    new = source.info
+    where = f"{source.folders[0]}/dataset.json"
+    differences = []
+    if run_info.schema_version != new.schema_version:
+        differences.append(f"schema version {run_info.schema_version} vs {new.schema_version}")
+    if run_info.clip.frame_shape != new.clip.frame_shape:
+        differences.append(f"clips {run_info.clip.frame_shape} vs {new.clip.frame_shape}")
+    if run_info.num_labels != new.num_labels:
+        differences.append(f"{run_info.num_labels} classes vs {new.num_labels}")
+    elif tuple(run_labels) != source.labels:
+        differences.append("labels.txt lists other glosses")
+    if differences:
+        raise ValueError(
+            f"{model_dir} holds a run trained on data its dataset.json describes, and "
+            f"{where} disagrees: {'; '.join(differences)}. Resume with the shards it was "
+            "trained on, or use a new --model_dir."
+        )
 
 
 def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> dict:
@@ -171,6 +203,13 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -
     """
     # The strategy first: multi-worker collectives must exist before any other TensorFlow op.
     strategy = strategy or make_strategy(config.strategy)
+    devices = strategy.extended.worker_devices
+    if config.mixed_precision == "mixed_float16" and all("GPU" not in d.upper() for d in devices):
+        # TensorFlow has no float16 MaxPool3D kernel on CPU: fail now, not at the first step.
+        raise ValueError(
+            f"--mixed_precision=mixed_float16 needs a GPU, and this run's devices are {devices}; "
+            "on CPU use --mixed_precision=mixed_bfloat16 or none"
+        )
     previous_policy = keras.config.dtype_policy()
     if config.mixed_precision != "none":
         keras.config.set_dtype_policy(config.mixed_precision)
@@ -183,6 +222,9 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -
 def _train(config: TrainConfig, strategy: tf.distribute.Strategy) -> dict:
     started = time.time()
     keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        # Same seed, same data, same device type → the same weights; some ops get slower.
+        tf.config.experimental.enable_op_determinism()
     check_global_batch(config.batch_size, strategy)
     is_chief, task_id = worker_info(strategy)
     # Only the chief writes the run folder; other workers write the same files beside it
@@ -191,12 +233,12 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy) -> dict:
     tf.io.gfile.makedirs(out_dir)
 
     # ---- input
-    source = input_pipeline.open_source(config.tfrecord_glob)
+    source = input_pipeline.open_source(config.tfrecord_glob, config.skip_corrupt)
     input_pipeline.check_shards(source)
     info = source.info
     val_source = None
     if config.val_tfrecord_glob:
-        val_source = input_pipeline.open_source(config.val_tfrecord_glob)
+        val_source = input_pipeline.open_source(config.val_tfrecord_glob, config.skip_corrupt)
         if val_source.info.clip != info.clip or val_source.labels != source.labels:
             raise ValueError(
                 f"--val_tfrecord_glob shards ({val_source.folders[0]}) have another clip format or "
@@ -210,6 +252,7 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy) -> dict:
             f"examples matched by --tfrecord_glob"
         )
     total_steps = steps_per_epoch * config.epochs
+    check_resumed_data(config.model_dir, out_dir, source)
     if is_chief:
         run_folder.copy_dataset_files(source.folders[0], config.model_dir)
         _write_config(config, steps_per_epoch, strategy)
@@ -235,7 +278,11 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy) -> dict:
         # over the replicas and, across workers, shards by record (every worker reads all
         # files and keeps its part; fine for a small split) and agrees on where the data ends.
         val_data = input_pipeline.make_dataset(
-            val_source.files, info, config.batch_size, training=False
+            val_source.files,
+            info,
+            config.batch_size,
+            training=False,
+            record_limits=val_source.record_limits,
         )
         options = tf.data.Options()
         policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -300,6 +347,13 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy) -> dict:
             if message:
                 raise ValueError(message) from None
             raise
+        except tf.errors.DataLossError:
+            # TensorFlow names no file; find the damaged shard(s) and say where they break.
+            files = source.files + (val_source.files if val_source else ())
+            error = input_pipeline.corrupt_shard_error(files, info.compression)
+            if error is None:
+                raise
+            raise error from None
         last_logs = {k: float(v[-1]) for k, v in history.history.items() if v}
 
     # ---- export

@@ -158,7 +158,7 @@ def test_refuses_to_mix_with_an_earlier_run(dataset, tmp_path):
         _run(manifest, video_dir, out, "--splits=val")
     (out / "dataset.json").unlink()
     with pytest.raises(cli.UsageError, match=r"holds an unfinished run \(no dataset.json\)"):
-        _run(manifest, video_dir, out, "--splits=val")
+        _run(manifest, video_dir, out, "--splits=val", "--num_shards=1")  # another command
     info = _run(manifest, video_dir, out, "--splits=test", "--overwrite")
     assert set(info["splits"]) == {"test"}
     assert not list(out.glob("val-*")), "--overwrite removes the older run's shards"
@@ -264,3 +264,40 @@ def test_folder_manifest_mixing_good_and_broken_files_writes_every_good_clip(dat
         ("hello/cut.mp4", "truncated"),
         ("thanks/text.avi", "not_a_video"),
     }
+
+
+def test_beam_counters_count_written_and_failed_by_reason(dataset, tmp_path):
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    manifest, video_dir = dataset
+    clips = [c for c in manifests.read_manifest(manifest, video_dir).clips if c.split == "val"]
+    config = pipeline.PreprocessConfig(
+        output_dir=str(tmp_path), schema=ClipSchema(num_frames=4, size=16)
+    )
+    p = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
+    pipeline.build_pipeline(p, clips, config, num_labels=3)
+    result = p.run()
+    result.wait_until_finish()
+
+    def counter(name):
+        found = result.metrics().query(MetricsFilter().with_name(name))["counters"]
+        return sum(c.committed for c in found)
+
+    assert counter("clips_written") == 3
+    assert counter("clips_failed") == 3
+    assert counter("failed_missing_file") == 1 and counter("failed_empty_file") == 1
+    assert (tmp_path / "dataset.json").exists()
+
+
+def test_local_runs_never_try_to_download_prism(dataset, tmp_path, caplog):
+    """Beam's DirectRunner would fetch a Prism binary first; the local default must not."""
+    import logging
+
+    manifest, video_dir = dataset
+    with caplog.at_level(logging.INFO):
+        _run(manifest, video_dir, tmp_path / "out", "--splits=val")
+    assert not [r for r in caplog.records if "prism" in r.getMessage().lower()]
+    options = cli.beam_options([])
+    assert type(cli.local_runner(options)).__name__ == "FnApiRunner"
+    assert cli.local_runner(cli.beam_options(["--runner=DataflowRunner"])) is None

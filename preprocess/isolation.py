@@ -1,0 +1,335 @@
+"""Decoding in a long-lived child process with per-clip time and memory limits.
+
+A scraped dataset holds files that make FFmpeg crash the process (a native segfault), loop
+forever, or decode frames far larger than any sign video. Decoding them in the Beam worker
+itself would kill or stall the whole job; here each DoFn instance sends its clips to one child
+process (`python -m preprocess.isolation`), so such a file costs one clip:
+
+  decoder_crashed  the child died while decoding (a signal such as SIGSEGV, or the kernel's OOM
+                   killer); it is started again for the next clip
+  timeout          no result within `timeout_s`; the child is killed and started again
+  too_large        the container declares frames or a length over the limits (checked before
+                   decoding), or decoding ran out of the child's address space (RLIMIT_AS)
+
+The child is reused from clip to clip (a process per clip would pay Python's and FFmpeg's start
+for every video); it exits when its parent goes away, even when the parent is SIGKILLed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+import math
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct(">Q")
+# A decoded picture may use up to 3 bytes a pixel (4:4:4 8-bit, 4:2:0 10-bit); H.264/HEVC keep
+# up to 16 reference pictures, frame threads one picture each, and the conversion one more.
+_BYTES_PER_PIXEL = 3
+_PICTURES_HELD = 16 + 2
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipLimits:
+    """What one clip's decoding may cost; 0 turns a limit off."""
+
+    timeout_s: float = 120.0
+    memory_mb: int = 4096  # address space the child may add while decoding a clip
+    max_video_frames: int = 108_000  # frames the clip needs decoded: an hour at 30 fps
+
+    def __post_init__(self):
+        if not (isinstance(self.timeout_s, (int, float)) and math.isfinite(self.timeout_s)):
+            raise ValueError(
+                f"clip timeout must be a finite number of seconds, got {self.timeout_s!r}"
+            )
+        if self.timeout_s < 0:
+            raise ValueError(f"clip timeout must be >= 0 seconds (0: none), got {self.timeout_s}")
+        for name in ("memory_mb", "max_video_frames"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0 (0: none), got {value!r}")
+
+
+def resolve_decoder(name: str):
+    """'pyav', 'decord', or 'package.module:function' (a function with decode_clip's signature)."""
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            function = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as e:
+            raise ValueError(
+                f"decoder {name!r}: cannot import {attr} from {module_name} ({e})"
+            ) from e
+        if not callable(function):
+            raise ValueError(f"decoder {name!r} is not a function")
+        return function
+    from preprocess import decoder
+
+    return decoder.get_decoder(name)
+
+
+def check_declared_size(path: str, limits: ClipLimits, frame_start: int, frame_end: int, fps):
+    """DecodeError 'too_large' when the container's header announces more than the limits allow.
+
+    Cheap (reads the header only). Files FFmpeg cannot open pass: the decoder then says why.
+    """
+    import av
+
+    from preprocess import decoder
+
+    if not (limits.memory_mb or limits.max_video_frames) or decoder.is_remote(path):
+        return
+    try:
+        container = av.open(path)
+    except (av.error.FFmpegError, OSError, ValueError):
+        return
+    try:
+        streams = list(container.streams.video)
+        if not streams:
+            return
+        stream = streams[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if limits.memory_mb and width and height:
+            threads = min(16, (os.cpu_count() or 1) + 1)  # FFmpeg's automatic thread count
+            need = width * height * _BYTES_PER_PIXEL * (_PICTURES_HELD + threads)
+            if need > limits.memory_mb * 2**20:
+                raise decoder.DecodeError(
+                    path,
+                    "too_large",
+                    f"{width}x{height} frames need about {need // 2**20} MB to decode, over "
+                    f"--clip_memory_mb={limits.memory_mb}",
+                )
+        rate = stream.average_rate or stream.guessed_rate
+        total = stream.frames or 0
+        if not total and container.duration and rate:
+            total = math.ceil(container.duration / av.time_base * float(rate))
+        needed = total
+        if frame_end != -1:
+            # Decoding stops after the clip's last frame: only a long clip is a long decode.
+            wanted = frame_end if fps is None or not rate else math.ceil(frame_end / fps * rate)
+            needed = min(total, wanted) if total else 0
+        if limits.max_video_frames and needed > limits.max_video_frames:
+            raise decoder.DecodeError(
+                path,
+                "too_large",
+                f"the clip needs {needed} frames decoded ({total} declared), over "
+                f"--max_video_frames={limits.max_video_frames}",
+            )
+    finally:
+        container.close()
+
+
+class IsolatedDecoder:
+    """decode(path, **decode_clip kwargs) → DecodedClip, run in a child process under limits."""
+
+    def __init__(self, decoder_name: str, limits: ClipLimits):
+        self._decoder_name = decoder_name
+        self._limits = limits
+        self._proc: subprocess.Popen | None = None
+
+    def decode(self, path: str, **kwargs):
+        from preprocess.decoder import DecodeError, DecodedClip
+
+        timeout = self._limits.timeout_s or None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            self._send((path, kwargs))
+        except OSError:
+            # The child died between clips (not on this one): start a fresh one and go on.
+            self._kill()
+            self._send((path, kwargs))
+        try:
+            reply = self._receive(deadline)
+        except TimeoutError:
+            self._kill()
+            raise DecodeError(
+                path, "timeout", f"no result after {timeout:g} s (--clip_timeout_s)"
+            ) from None
+        except EOFError:
+            raise DecodeError(path, "decoder_crashed", self._death()) from None
+        kind, *values = reply
+        if kind == "ok":
+            frames, indices, count = values
+            return DecodedClip(frames=frames, frame_indices=tuple(indices), num_source_frames=count)
+        reason, detail = values
+        if reason == "too_large":
+            self._kill()  # a process that ran out of memory is not trusted with the next clip
+        raise DecodeError(path, reason, detail)
+
+    def close(self) -> None:
+        if self._proc is None:
+            return
+        proc, self._proc = self._proc, None
+        try:
+            proc.stdin.close()  # the child's signal to exit
+            proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    # ------------------------------------------------------------------ internals
+    def _start(self) -> None:
+        env = dict(os.environ)
+        # The child imports this package (and a test decoder) from where the parent found it.
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        # glibc reserves 64 MB of address space per thread arena; RLIMIT_AS counts reservations.
+        env.setdefault("MALLOC_ARENA_MAX", "2")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "preprocess.isolation", str(os.getpid())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            bufsize=0,
+        )
+        self._send_raw((self._decoder_name, self._limits))
+
+    def _send(self, message) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            self._kill()
+            self._start()
+        self._send_raw(message)
+
+    def _send_raw(self, message) -> None:
+        payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        self._proc.stdin.write(_HEADER.pack(len(payload)) + payload)
+
+    def _receive(self, deadline):
+        fd = self._proc.stdout.fileno()
+        header = _read_exactly(fd, _HEADER.size, deadline)
+        return pickle.loads(_read_exactly(fd, _HEADER.unpack(header)[0], deadline))
+
+    def _death(self) -> str:
+        proc, self._proc = self._proc, None
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        if code < 0:
+            name = signal.Signals(-code).name
+            hint = " (the kernel's out-of-memory killer?)" if -code == signal.SIGKILL else ""
+            return f"the decoding process died of {name}{hint}"
+        return f"the decoding process exited with status {code}"
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            proc, self._proc = self._proc, None
+            proc.kill()
+            proc.wait()
+
+
+def _read_exactly(fd: int, n: int, deadline) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise TimeoutError
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            raise TimeoutError
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+# ---------------------------------------------------------------------- the child process
+
+
+def _limit_address_space(memory_mb: int) -> None:
+    """Lets this process grow by memory_mb from where it stands now (Linux; elsewhere a no-op)."""
+    try:
+        import resource
+
+        with open("/proc/self/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        now = int(fields["VmSize"].split()[0]) * 1024
+    except (ImportError, OSError, KeyError, ValueError):
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))  # the previous clip's limit off first
+    if memory_mb:
+        soft = now + memory_mb * 2**20
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A SIGKILLed parent closes no pipe we could notice while a decode hangs: watch for it.
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _serve(parent: int) -> None:
+    requests = sys.stdin.buffer
+    replies = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)  # a decoder that prints must not corrupt the replies
+    _exit_with_parent(parent)
+
+    def read():
+        header = requests.read(_HEADER.size)
+        if len(header) < _HEADER.size:
+            return None
+        return pickle.loads(requests.read(_HEADER.unpack(header)[0]))
+
+    def reply(message):
+        payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        replies.write(_HEADER.pack(len(payload)) + payload)
+
+    decoder_name, limits = read()
+    from preprocess import decoder
+
+    decode = resolve_decoder(decoder_name)
+    while (request := read()) is not None:
+        path, kwargs = request
+        if decoder.is_remote(path):
+            import tensorflow  # noqa: F401  (gs:// goes through tf.io.gfile: imported unlimited)
+        _limit_address_space(limits.memory_mb)
+        try:
+            check_declared_size(
+                path, limits, kwargs.get("frame_start", 1), kwargs.get("frame_end", -1),
+                kwargs.get("fps"),
+            )  # fmt: skip
+            clip = decode(path, **kwargs)
+            message = ("ok", clip.frames, tuple(clip.frame_indices), clip.num_source_frames)
+        except MemoryError as e:
+            message = ("error", "too_large", f"out of memory decoding it ({e or 'MemoryError'}), "
+                       f"over --clip_memory_mb={limits.memory_mb}")  # fmt: skip
+        except decoder.DecodeError as e:
+            if isinstance(e.__cause__, MemoryError):
+                detail = f"{e.detail}, over --clip_memory_mb={limits.memory_mb}"
+                message = ("error", "too_large", detail)
+            else:
+                message = ("error", e.reason, e.detail)
+        except Exception as e:  # noqa: BLE001 - a decoder bug must cost one clip, and say so
+            log.exception("unexpected error decoding %s", path)
+            message = ("error", "decode_failed", f"{type(e).__name__}: {e}")
+        _limit_address_space(0)
+        reply(message)
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]))
