@@ -35,7 +35,12 @@ from schemas.features import FRAME_ENCODINGS, ClipSchema
 
 from preprocess import manifests
 from preprocess.isolation import ClipLimits
-from preprocess.pipeline import DEFAULT_TARGET_SHARD_MB, PreprocessConfig, build_pipeline
+from preprocess.pipeline import (
+    DEFAULT_TARGET_SHARD_MB,
+    RECORDS_DIR,
+    PreprocessConfig,
+    build_pipeline,
+)
 
 DECODERS = ("pyav", "decord")
 LOCAL_RUNNERS = ("DirectRunner", "direct", "SwitchingDirectRunner", "FnApiRunner")
@@ -215,6 +220,7 @@ def _our_files(output_dir: str) -> list[str]:
         or ".tfrecord" in n
         or n.startswith(f".{info_files.DATASET_JSON}")
         or n.startswith(STARTED_JSON)
+        or n.rstrip("/") == RECORDS_DIR
     )
 
 
@@ -259,7 +265,11 @@ def prepare_output_dir(output_dir: str, overwrite: bool, argv: list[str] = ()) -
             "replace it."
         )
     for name in existing:
-        tf.io.gfile.remove(info_files.join(output_dir, name))
+        path = info_files.join(output_dir, name.rstrip("/"))
+        if tf.io.gfile.isdir(path):
+            tf.io.gfile.rmtree(path)
+        else:
+            tf.io.gfile.remove(path)
     tf.io.gfile.makedirs(output_dir)
     path = info_files.join(output_dir, STARTED_JSON)
     with tf.io.gfile.GFile(path + ".tmp", "w") as f:

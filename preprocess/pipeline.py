@@ -31,6 +31,11 @@ from preprocess import manifests
 from preprocess.isolation import ClipLimits
 
 COUNTER_NAMESPACE = "preprocess"
+# Encoded records wait here, one file each, until their shard is written; only their paths and
+# sizes go through Beam's shuffle, so no process ever holds more than a record (local runners keep
+# a GroupByKey's whole input in memory: the records themselves would make memory grow with the
+# dataset).
+RECORDS_DIR = ".records"
 DEFAULT_TARGET_SHARD_MB = 150  # DESIGN: 100–200 MB a shard streams well from local disks and GCS.
 
 
@@ -61,7 +66,12 @@ class EncodedClip:
     index: int  # position in the manifest: the tie-breaker that makes output deterministic
     clip_id: str
     split: str
-    record: bytes
+    size: int  # bytes of the serialized record
+    path: str  # where the record waits (RECORDS_DIR) until its shard is written
+
+
+def record_path(output_dir: str, index: int) -> str:
+    return info_files.join(info_files.join(output_dir, RECORDS_DIR), f"{index:09d}.rec")
 
 
 def error_row(clip: manifests.Clip, reason: str, detail: str) -> dict:
@@ -87,9 +97,15 @@ class DecodeClipFn(beam.DoFn):
     FAILED = "failed"
 
     def __init__(
-        self, decoder: str, schema: ClipSchema, crop_bbox: bool, limits: ClipLimits = ClipLimits()
+        self,
+        decoder: str,
+        schema: ClipSchema,
+        crop_bbox: bool,
+        output_dir: str,
+        limits: ClipLimits = ClipLimits(),
     ):
         self._decoder_name = decoder
+        self._output_dir = output_dir
         self._schema = schema
         self._crop_bbox = crop_bbox
         self._limits = limits
@@ -103,6 +119,10 @@ class DecodeClipFn(beam.DoFn):
         self._isolated = isolation.IsolatedDecoder(self._decoder_name, self._limits)
         self._decode = self._isolated.decode
         self._decode_error = decoder.DecodeError
+        import tensorflow as tf
+
+        self._tf = tf
+        tf.io.gfile.makedirs(info_files.join(self._output_dir, RECORDS_DIR))
 
     def teardown(self):
         isolated = getattr(self, "_isolated", None)
@@ -142,8 +162,14 @@ class DecodeClipFn(beam.DoFn):
             frame_end=clip.frame_end,
         )
         record = self._schema.encode(decoded.frames, meta)
+        path = record_path(self._output_dir, index)
+        # A retried bundle rewrites the same bytes under the same name: idempotent.
+        with self._tf.io.gfile.GFile(path, "wb") as f:
+            f.write(record)
         self._written.inc()
-        yield EncodedClip(index=index, clip_id=clip.clip_id, split=clip.split, record=record)
+        yield EncodedClip(
+            index=index, clip_id=clip.clip_id, split=clip.split, size=len(record), path=path
+        )
 
     def _fail(self, index, clip, reason, detail):
         self._failed.inc()
@@ -170,7 +196,10 @@ def plan_split_shards(
 
 
 class WriteShardFn(beam.DoFn):
-    """Writes one shard under a temporary name and renames it, so a shard that exists is whole."""
+    """Writes one shard under a temporary name and renames it, so a shard that exists is whole.
+
+    Its records are read back one at a time from RECORDS_DIR and removed once the shard is whole.
+    """
 
     def __init__(self, output_dir: str, compression: str):
         self._output_dir = output_dir
@@ -180,18 +209,19 @@ class WriteShardFn(beam.DoFn):
         import tensorflow as tf
 
         (split, shard, num_shards), records = element
-        records = sorted(records)  # by position in the split's plan
+        paths = [path for _, path in sorted(records)]  # by position in the split's plan
         name = info_files.shard_name(split, shard, num_shards, self._compression)
         final = info_files.join(self._output_dir, name)
         tmp = info_files.join(self._output_dir, f".{name}.tmp")
         options = tf.io.TFRecordOptions(compression_type=self._compression)
-        size = 0
         with tf.io.TFRecordWriter(tmp, options=options) as writer:
-            for _, record in records:
-                writer.write(record)
-                size += len(record)
+            for path in paths:
+                with tf.io.gfile.GFile(path, "rb") as f:
+                    writer.write(f.read())
         tf.io.gfile.rename(tmp, final, overwrite=True)
-        yield {"split": split, "shard": shard, "num_shards": num_shards, "examples": len(records)}
+        for path in paths:
+            tf.io.gfile.remove(path)
+        yield {"split": split, "shard": shard, "num_shards": num_shards, "examples": len(paths)}
 
 
 class DecodeClips(beam.PTransform):
@@ -212,6 +242,7 @@ class DecodeClips(beam.PTransform):
                     self._config.decoder,
                     self._config.schema,
                     self._config.crop_bbox,
+                    self._config.output_dir,
                     self._config.limits,
                 )
             ).with_outputs(DecodeClipFn.FAILED, main="clips")
@@ -229,7 +260,7 @@ class WriteShards(beam.PTransform):
         config = self._config
         plan = (
             encoded
-            | "Sizes" >> beam.Map(lambda c: (c.split, (c.index, _order_key(c.clip_id), len(c.record))))
+            | "Sizes" >> beam.Map(lambda c: (c.split, (c.index, _order_key(c.clip_id), c.size)))
             | "BySplit" >> beam.GroupByKey()
             | "Plan"
             >> beam.FlatMap(
@@ -242,7 +273,7 @@ class WriteShards(beam.PTransform):
             encoded
             | "Assign"
             >> beam.Map(
-                lambda c, plan: (plan[c.index][:3], (plan[c.index][3], c.record)),
+                lambda c, plan: (plan[c.index][:3], (plan[c.index][3], c.path)),
                 plan=beam.pvalue.AsDict(plan),
             )
             | "ByShard" >> beam.GroupByKey()
@@ -255,6 +286,9 @@ def finish_run(_, shard_stats, failures, config: PreprocessConfig, splits, num_l
     output_dir = config.output_dir
     import tensorflow as tf
 
+    records_dir = info_files.join(output_dir, RECORDS_DIR)
+    if tf.io.gfile.exists(records_dir):  # empty now: every record went into its shard
+        tf.io.gfile.rmtree(records_dir)
     rows = [row for _, row in sorted(failures, key=lambda item: item[0])]
     with tf.io.gfile.GFile(info_files.join(output_dir, info_files.ERRORS_JSONL), "w") as f:
         f.write("".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows))

@@ -101,6 +101,7 @@ def test_writes_every_good_clip_and_records_every_bad_one(dataset, tmp_path):
     assert (out / "labels.txt").read_text().splitlines() == ["circle", "left-right", "up-down"]
     assert dataset_info.read_dataset_info(str(out)).splits == info["splits"]
     assert not [n for n in os.listdir(out) if n.endswith(".tmp")]
+    assert pipeline.RECORDS_DIR not in os.listdir(out), "records wait there only until written"
 
 
 def test_labels_follow_manifest_gloss_order_and_top_k(dataset, tmp_path):
