@@ -15,6 +15,7 @@ Without --runner it runs on Beam's DirectRunner with one worker process per core
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -143,6 +144,13 @@ def make_parser() -> argparse.ArgumentParser:
         type=_positive_int("num_shards"),
         default=None,
         help="shards per split (default: chosen from the data size, --target_shard_mb each)",
+    )
+    parser.add_argument(
+        "--decoder_threads",
+        type=_positive_int("decoder_threads"),
+        default=None,
+        help="FFmpeg threads per clip (default: cores / --direct_num_workers locally, "
+        "1 on other runners, which run a worker process per core)",
     )
     parser.add_argument(
         "--clip_timeout_s",
@@ -277,6 +285,21 @@ def prepare_output_dir(output_dir: str, overwrite: bool, argv: list[str] = ()) -
     tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
 
 
+def decoder_threads(options: PipelineOptions) -> int:
+    """Decoding threads per clip that keep every core busy without oversubscribing it.
+
+    N workers that each decode with a thread per core fight over the cores: measured, two
+    single-threaded workers decode twice as fast as one, while two workers with a thread per
+    core gained under 1.5x (BENCHMARKS.md). Dataflow and other runners run a worker process per
+    core already.
+    """
+    if options.view_as(StandardOptions).runner not in LOCAL_RUNNERS:
+        return 1
+    cores = os.cpu_count() or 1
+    workers = options.view_as(DirectOptions).direct_num_workers or cores
+    return max(1, cores // workers)
+
+
 def config_from_args(args) -> PreprocessConfig:
     if args.jpeg_quality > 100:
         raise UsageError(f"--jpeg_quality must be in [1, 100], got {args.jpeg_quality}")
@@ -323,7 +346,11 @@ def run(argv=None, save_main_session=True) -> dict:
             resolve_decoder(args.decoder)  # fails now (e.g. naming decord's extra), not per clip
         except ValueError as e:
             raise UsageError(f"--decoder: {e}") from None
-    config = config_from_args(args)
+    options = beam_options(beam_args)
+    config = dataclasses.replace(
+        config_from_args(args),
+        decoder_threads=args.decoder_threads or decoder_threads(options),
+    )
     # Every manifest error surfaces here, before any video is opened or any file written.
     manifest = manifests.read_manifest(
         args.manifest, args.video_dir, top_k_glosses=args.top_k_glosses, splits=splits
@@ -331,7 +358,6 @@ def run(argv=None, save_main_session=True) -> dict:
     prepare_output_dir(args.output_dir, args.overwrite, argv)
     info_files.write_labels(args.output_dir, list(manifest.glosses))
 
-    options = beam_options(beam_args)
     options.view_as(SetupOptions).save_main_session = save_main_session
     command_line = ["python -m preprocess", *argv]
     with beam.Pipeline(runner=local_runner(options), options=options) as pipeline:

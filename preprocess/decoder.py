@@ -510,6 +510,7 @@ def _decode_pass(
     stop_after: int | None,
     convert: Callable[[av.VideoFrame], np.ndarray],
     need_times: bool,
+    threads: int = 0,
 ) -> dict[int, np.ndarray]:
     """Decodes in display order; converts the frames in `wanted`; feeds `tracker`.
 
@@ -526,6 +527,7 @@ def _decode_pass(
                 wanted = wanted(container, stream, f)
             # Frame and slice threads give the same frames in the same order, only faster.
             stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = threads
             clock = _Clock(Fraction(stream.time_base), stream.average_rate)
             time = None
             index = 0
@@ -574,17 +576,22 @@ def decode_clip(
     frame_end: int = -1,
     fps: fractions.Fraction | None = None,
     crop: tuple[float, float, float, float] | None = None,
+    threads: int = 0,
 ) -> DecodedClip:
     """Decodes the clip [frame_start, frame_end] of a video by the sampling rule of DESIGN.md.
 
     fps None: frame numbers count the file's own frames; else they count frames at rate `fps`
     (WLASL's 25) and select by display time. crop: [x0, y0, x1, y1] in displayed-frame pixels,
-    applied before resizing; without it frames are squashed to size x size.
+    applied before resizing; without it frames are squashed to size x size. threads: FFmpeg's
+    decoding threads, 0 = one per core; the pipeline gives each of N workers cores / N, since
+    workers that each start a thread per core only fight over the cores (BENCHMARKS.md).
     Raises DecodeError (with a reason code) for a video that yields no clip, ValueError for
     arguments that are wrong whatever the video.
     """
     sampling.check_frame_range(frame_start, frame_end)
     check_args(num_frames, size, fps, crop)
+    if not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"threads must be an integer >= 0 (0: one per core), got {threads!r}")
     fps = None if fps is None else Fraction(fps)
     source = _Source(path, check_file(path))
 
@@ -606,7 +613,8 @@ def decode_clip(
 
     tracker = sampling.RangeTracker(frame_start, frame_end, fps)
     kept = _decode_pass(
-        source, tracker, first_pass_wanted, None, convert, need_times=fps is not None
+        source, tracker, first_pass_wanted, None, convert, need_times=fps is not None,
+        threads=threads,
     )
     if tracker.count == 0:
         raise DecodeError(path, "no_frames", "the video stream decodes to no frames")
@@ -614,7 +622,9 @@ def decode_clip(
     missing = set(indices) - kept.keys()
     if missing:
         log.debug("%s: frame range guess %s was wrong; decoding again", path, guess)
-        kept = _decode_pass(source, None, set(indices), max(indices), convert, need_times=False)
+        kept = _decode_pass(
+            source, None, set(indices), max(indices), convert, need_times=False, threads=threads
+        )
         if set(indices) - kept.keys():
             raise DecodeError(path, "decode_failed", "a second decode yielded fewer frames")
     frames = np.stack([kept[i] for i in indices])

@@ -38,6 +38,7 @@ def decode_clip(
     frame_end: int = -1,
     fps: fractions.Fraction | None = None,
     crop: tuple[float, float, float, float] | None = None,
+    threads: int = 0,
 ) -> DecodedClip:
     """Same contract as preprocess.decoder.decode_clip (rotation as decord applies it)."""
     # Loaded on first use: decord's bundled libraries break TensorFlow's PNG decoder (BUILD.md).
@@ -53,7 +54,7 @@ def decode_clip(
         # decord reads local paths itself; anything else it gets as bytes in memory.
         source = path if not decoder.is_remote(path) else io.BytesIO((f.seek(0), f.read())[1])
     try:
-        reader = decord.VideoReader(source, ctx=decord.cpu(0))
+        reader = decord.VideoReader(source, ctx=decord.cpu(0), num_threads=threads)
     except (decord.DECORDError, RuntimeError) as e:  # RuntimeError: "Error reading <path>..."
         raise DecodeError(path, "not_a_video", f"decord cannot open it ({e})") from e
     total = len(reader)

@@ -51,6 +51,7 @@ class PreprocessConfig:
     target_shard_bytes: int = DEFAULT_TARGET_SHARD_MB * 1_000_000
     num_shards: int = 0  # per split; 0 chooses from the data size
     limits: ClipLimits = ClipLimits()  # per clip: time, memory, declared length
+    decoder_threads: int = 0  # FFmpeg threads per clip; 0 = one per core
 
     def __post_init__(self):
         if self.compression not in info_files.COMPRESSIONS:
@@ -103,8 +104,10 @@ class DecodeClipFn(beam.DoFn):
         crop_bbox: bool,
         output_dir: str,
         limits: ClipLimits = ClipLimits(),
+        threads: int = 0,
     ):
         self._decoder_name = decoder
+        self._threads = threads
         self._output_dir = output_dir
         self._schema = schema
         self._crop_bbox = crop_bbox
@@ -140,6 +143,7 @@ class DecodeClipFn(beam.DoFn):
                 frame_end=clip.frame_end,
                 fps=clip.fps,
                 crop=clip.bbox if self._crop_bbox else None,
+                threads=self._threads,
             )
         except self._decode_error as e:
             yield self._fail(index, clip, e.reason, e.detail)
@@ -244,6 +248,7 @@ class DecodeClips(beam.PTransform):
                     self._config.crop_bbox,
                     self._config.output_dir,
                     self._config.limits,
+                    self._config.decoder_threads,
                 )
             ).with_outputs(DecodeClipFn.FAILED, main="clips")
         )

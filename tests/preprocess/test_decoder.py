@@ -62,6 +62,15 @@ def test_frame_exact_on_a_file_larger_than_ffmpegs_buffers(tmp_path, fps):
     assert clip.frame_indices == sampling.sample_indices(0, 39, 20)
 
 
+@pytest.mark.parametrize("name", ["h264_bframes.mp4", "mpeg4_bframes.avi", "hevc.mkv", "vfr.mp4"])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_thread_count_does_not_change_frames(video_corpus, name, threads):
+    """The pipeline gives each worker cores / workers threads; every count must be exact."""
+    video = video_corpus[name]
+    clip = decoder.decode_clip(str(video.path), fps=Fraction(25), threads=threads)
+    assert_frame_exact(clip, video, expected_indices(video, 1, -1, Fraction(25)))
+
+
 def test_decoding_stops_after_the_clips_last_frame(video_corpus):
     video = video_corpus["h264_bframes.mp4"]
     assert decoder.decode_clip(str(video.path), frame_end=30).num_source_frames == 30

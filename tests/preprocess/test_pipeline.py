@@ -302,3 +302,12 @@ def test_local_runs_never_try_to_download_prism(dataset, tmp_path, caplog):
     options = cli.beam_options([])
     assert type(cli.local_runner(options)).__name__ == "FnApiRunner"
     assert cli.local_runner(cli.beam_options(["--runner=DataflowRunner"])) is None
+
+
+def test_decoder_threads_split_the_cores_between_local_workers():
+    cores = os.cpu_count() or 1
+    one = cli.beam_options(["--direct_num_workers=1"])
+    assert cli.decoder_threads(one) == cores
+    many = cli.beam_options([f"--direct_num_workers={cores}"])
+    assert cli.decoder_threads(many) == 1
+    assert cli.decoder_threads(cli.beam_options(["--runner=DataflowRunner"])) == 1
