@@ -69,22 +69,12 @@ def evaluate(
         return loss, rank
 
     losses, ranks, truth = [], [], []
-    try:
+    with input_pipeline.readable_input_errors(source.files, source.info.compression):
         for frames, label in data:
             loss, rank = step(frames, label)
             losses.append(loss.numpy())
             ranks.append(rank.numpy())
             truth.append(label.numpy())
-    except tf.errors.InvalidArgumentError as e:
-        message = input_pipeline.label_error_message(e)
-        if message:
-            raise ValueError(message) from None
-        raise
-    except tf.errors.DataLossError:
-        error = input_pipeline.corrupt_shard_error(source.files, source.info.compression)
-        if error is None:
-            raise
-        raise error from None
     if not losses:
         raise ValueError(f"--tfrecord_glob={tfrecord_glob!r} matched shards with no records")
     loss, rank, truth = (np.concatenate(a) for a in (losses, ranks, truth))

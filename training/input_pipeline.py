@@ -6,6 +6,7 @@ and the SavedModel's serving signature alike, so what the model sees never depen
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import posixpath
@@ -375,6 +376,28 @@ def batch_spec(
         tf.TensorSpec((batch_size, *info.clip.frame_shape), tf.float32),
         tf.TensorSpec((batch_size,), tf.int32),
     )
+
+
+@contextlib.contextmanager
+def readable_input_errors(files, compression: str):
+    """Turns TensorFlow's input failures into errors that name the shard.
+
+    A label outside the vocabulary fails inside the pipeline's assertion, and a damaged record as
+    a DataLossError naming no file; training and evaluation both re-raise them as errors a user
+    can act on (the shard, the label, the byte offset).
+    """
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as e:
+        message = label_error_message(e)
+        if message:
+            raise ValueError(message) from None
+        raise
+    except tf.errors.DataLossError:
+        error = corrupt_shard_error(files, compression)
+        if error is None:
+            raise
+        raise error from None
 
 
 def label_error_message(error: tf.errors.InvalidArgumentError) -> str | None:

@@ -329,7 +329,9 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy) -> dict:
             "Training epochs %d-%d, %d steps each, global batch %d on %d replicas",
             first_epoch + 1, end_epoch, steps, config.batch_size, strategy.num_replicas_in_sync,
         )  # fmt: skip
-        try:
+        # TensorFlow's input errors name no file; these name the shard and the fault.
+        files = source.files + (val_source.files if val_source else ())
+        with input_pipeline.readable_input_errors(files, info.compression):
             with strategy.scope():  # see work_around_multi_worker_build
                 history = model.fit(
                     train_data,
@@ -342,18 +344,6 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy) -> dict:
                     verbose=config.verbose,
                     shuffle=False,  # the pipeline shuffles
                 )
-        except tf.errors.InvalidArgumentError as e:
-            message = input_pipeline.label_error_message(e)
-            if message:
-                raise ValueError(message) from None
-            raise
-        except tf.errors.DataLossError:
-            # TensorFlow names no file; find the damaged shard(s) and say where they break.
-            files = source.files + (val_source.files if val_source else ())
-            error = input_pipeline.corrupt_shard_error(files, info.compression)
-            if error is None:
-                raise
-            raise error from None
         last_logs = {k: float(v[-1]) for k, v in history.history.items() if v}
 
     # ---- export
