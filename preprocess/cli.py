@@ -9,7 +9,7 @@
         --project=PROJECT --region=us-central1 --temp_location=gs://BUCKET/tmp --setup_file=./setup.py
 
 Flags it does not know are Beam pipeline options (--runner, --direct_num_workers, --project, …).
-Without --runner it runs on Beam's DirectRunner with one worker process per core, offline.
+Without --runner it runs locally (Beam's FnApiRunner) with one worker process per core, offline.
 """
 
 from __future__ import annotations
