@@ -7,7 +7,6 @@ import subprocess
 import sys
 import tarfile
 
-import numpy as np
 import pytest
 import tensorflow as tf
 from apache_beam.testing import test_pipeline
