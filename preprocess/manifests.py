@@ -139,6 +139,27 @@ class Clip:
     instance_id: int = -1
     signer_id: int = -1
     bbox: tuple[int, int, int, int] | None = None
+    # Provenance and the cutting rule (docs/design.md, "Sampling rule"). `cut` is one of
+    # schemas.features.CUT_RULES; '' picks the rule from `fps` (stated_rate if set, else frames).
+    cut: str = ""
+    start_time: fractions.Fraction | None = None  # time_window: [start_time, end_time) seconds
+    end_time: fractions.Fraction | None = None
+    rel_path: str = ""  # the video as the manifest names it (relative to video_dir/manifest)
+    layout: str = ""  # WLASL: 'processed' or 'raw' (which folder layout found the file)
+    url: str = ""  # where the video came from, as the manifest says (WLASL, MS-ASL)
+
+    def __post_init__(self):
+        from schemas.features import CUT_FRAMES, CUT_RULES, CUT_STATED_RATE, CUT_TIME_WINDOW
+
+        if not self.cut:
+            rule = CUT_STATED_RATE if self.fps is not None else CUT_FRAMES
+            object.__setattr__(self, "cut", rule)
+        if self.cut not in CUT_RULES:
+            raise ValueError(f"cut must be one of {CUT_RULES}, got {self.cut!r}")
+        if self.cut == CUT_STATED_RATE and self.fps is None:
+            raise ValueError(f"{self.clip_id}: cut {CUT_STATED_RATE!r} needs fps")
+        if self.cut == CUT_TIME_WINDOW and self.start_time is None:
+            raise ValueError(f"{self.clip_id}: cut {CUT_TIME_WINDOW!r} needs start_time")
 
 
 @dataclasses.dataclass(frozen=True)

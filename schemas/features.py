@@ -31,6 +31,13 @@ NUM_SOURCE_FRAMES = "num_source_frames"
 
 FRAME_ENCODINGS = ("jpeg", "png", "raw")
 
+# How a clip was cut out of its video file (docs/design.md, "Sampling rule"); recorded per clip.
+CUT_FRAMES = "frames"  # frame numbers of the file itself, by index
+CUT_STATED_RATE = "stated_rate"  # frame numbers counted at a stated fps, applied by display time
+CUT_TIME_WINDOW = "time_window"  # [start_time, end_time) in seconds, by display time
+CUT_WHOLE_FILE = "whole_file"  # the file is already the clip (WLASL's pre-cut processed videos)
+CUT_RULES = (CUT_FRAMES, CUT_STATED_RATE, CUT_TIME_WINDOW, CUT_WHOLE_FILE)
+
 # Metadata keys by kind; frames and frame_indices depend on the clip shape and are added per schema.
 _BYTES_KEYS = (GLOSS, VIDEO_ID, SPLIT, SOURCE)
 _INT_KEYS = (LABEL, INSTANCE_ID, SIGNER_ID, FRAME_START, FRAME_END, NUM_SOURCE_FRAMES)
