@@ -147,6 +147,9 @@ class Clip:
     rel_path: str = ""  # the video as the manifest names it (relative to video_dir/manifest)
     layout: str = ""  # WLASL: 'processed' or 'raw' (which folder layout found the file)
     url: str = ""  # where the video came from, as the manifest says (WLASL, MS-ASL)
+    # Set when the reader found no file: every path it looked for. The pipeline then records the
+    # clip as missing_file naming them (the manifest itself stays valid: videos go missing).
+    tried: tuple[str, ...] = ()
 
     def __post_init__(self):
         from schemas.features import CUT_FRAMES, CUT_RULES, CUT_STATED_RATE, CUT_TIME_WINDOW
@@ -168,6 +171,7 @@ class Manifest:
 
     glosses: tuple[str, ...]
     clips: tuple[Clip, ...]
+    format: str = ""  # the reader that made it: wlasl, csv, folder, msasl, asl_citizen, autsl
 
 
 # --------------------------------------------------------------------------- entry point
