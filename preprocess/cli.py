@@ -34,11 +34,12 @@ from apache_beam.options.pipeline_options import (
 from schemas import dataset_info as info_files
 from schemas.features import FRAME_ENCODINGS, ClipSchema
 
-from preprocess import manifests
+from preprocess import coverage, manifests, outcome
 from preprocess.isolation import ClipLimits
 from preprocess.pipeline import (
     DEFAULT_TARGET_SHARD_MB,
     RECORDS_DIR,
+    RUN_STATS_JSON,
     PreprocessConfig,
     build_pipeline,
 )
@@ -81,6 +82,19 @@ def _seconds(name):
             raise argparse.ArgumentTypeError(
                 f"--{name} must be a finite number >= 0 (0: no limit), got {text}"
             )
+        return value
+
+    return parse
+
+
+def _fraction(name):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{name} must be a number, got {text!r}") from None
+        if not 0 <= value <= 1:
+            raise argparse.ArgumentTypeError(f"--{name} must be in [0, 1], got {text}")
         return value
 
     return parse
@@ -172,6 +186,14 @@ def make_parser() -> argparse.ArgumentParser:
         "before decoding (0: no limit)",
     )
     parser.add_argument(
+        "--max_failed_fraction",
+        type=_fraction("max_failed_fraction"),
+        default=None,
+        help="fail the run (exit 1, folder not marked finished) when more than this fraction "
+        "of its clips failed, e.g. 0.05 (default: no limit; a run that wrote no clip of a split "
+        "fails anyway)",
+    )
+    parser.add_argument(
         "--overwrite",
         action="store_true",
         help="delete an earlier run's files in --output_dir instead of refusing to mix with them",
@@ -220,7 +242,15 @@ def _our_files(output_dir: str) -> list[str]:
     if not tf.io.gfile.isdir(output_dir):
         return []
     names = tf.io.gfile.listdir(output_dir)
-    ours = {info_files.DATASET_JSON, info_files.LABELS_TXT, info_files.ERRORS_JSONL, STARTED_JSON}
+    ours = {
+        info_files.DATASET_JSON,
+        info_files.LABELS_TXT,
+        info_files.ERRORS_JSONL,
+        info_files.COVERAGE_JSON,
+        STARTED_JSON,
+        RUN_STATS_JSON,
+        outcome.FAILED_JSON,
+    }
     return sorted(
         n
         for n in names
@@ -228,6 +258,7 @@ def _our_files(output_dir: str) -> list[str]:
         or ".tfrecord" in n
         or n.startswith(f".{info_files.DATASET_JSON}")
         or n.startswith(STARTED_JSON)
+        or n.startswith(f"{info_files.COVERAGE_JSON}.")
         or n.rstrip("/") == RECORDS_DIR
     )
 
@@ -255,6 +286,10 @@ def prepare_output_dir(output_dir: str, overwrite: bool, argv: list[str] = ()) -
 
     existing = _our_files(output_dir)
     finished = info_files.DATASET_JSON in existing
+    if existing and not finished and outcome.FAILED_JSON in existing and not overwrite:
+        # A run that failed its checks (say, a wrong --video_dir) left nothing worth keeping.
+        logging.warning("%s holds a failed run; replacing it", output_dir)
+        overwrite = True
     if existing and not finished and not overwrite and _started_by(output_dir) == list(argv):
         logging.warning(
             "%s holds an unfinished run of this same command (killed?); starting it again",
@@ -355,6 +390,11 @@ def run(argv=None, save_main_session=True) -> dict:
     manifest = manifests.read_manifest(
         args.manifest, args.video_dir, top_k_glosses=args.top_k_glosses, splits=splits
     )
+    print(
+        f"{args.manifest}: read as {manifest.format or 'a'} manifest: {len(manifest.clips)} clips, "
+        f"{len(manifest.glosses)} glosses",
+        file=sys.stderr,
+    )
     prepare_output_dir(args.output_dir, args.overwrite, argv)
     info_files.write_labels(args.output_dir, list(manifest.glosses))
 
@@ -362,7 +402,10 @@ def run(argv=None, save_main_session=True) -> dict:
     command_line = ["python -m preprocess", *argv]
     with beam.Pipeline(runner=local_runner(options), options=options) as pipeline:
         build_pipeline(pipeline, list(manifest.clips), config, len(manifest.glosses), command_line)
-    return info_files.read_dataset_info(args.output_dir).to_json()
+    info, _ = outcome.finish(
+        args.output_dir, manifest, max_failed_fraction=args.max_failed_fraction
+    )
+    return info
 
 
 def summarize(output_dir: str, info: dict) -> str:
@@ -382,6 +425,20 @@ def summarize(output_dir: str, info: dict) -> str:
             f"{entry.get('failures', 0)} failed"
         )
     lines.append(f"  labels: {info['num_labels']} glosses in {info_files.LABELS_TXT}")
+    if info.get("cuts"):
+        cuts = ", ".join(f"{cut}={n}" for cut, n in sorted(info["cuts"].items()))
+        layouts = ", ".join(f"{name}={n}" for name, n in sorted(info.get("layouts", {}).items()))
+        lines.append(f"  clips cut by: {cuts}" + (f" (WLASL layouts: {layouts})" if layouts else ""))
+    if info.get("num_clamped"):
+        lines.append(
+            f"  clamped: {info['num_clamped']} clips whose range ran past their video's end"
+        )
+    report_path = info_files.join(output_dir, info_files.COVERAGE_JSON)
+    if tf.io.gfile.exists(report_path):
+        with tf.io.gfile.GFile(report_path) as f:
+            report = json.load(f)
+        lines.append(f"  coverage ({report_path}):")
+        lines.append(coverage.format_table(report, info["num_labels"]))
     if reasons:
         detail = ", ".join(f"{reason}={n}" for reason, n in sorted(reasons.items()))
         lines.append(f"  failed clips: {sum(reasons.values())} ({detail}), see {errors_path}")
@@ -400,6 +457,15 @@ def main(argv=None) -> int:
     except (UsageError, manifests.ManifestError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except outcome.RunFailed as e:
+        output_dir = make_parser().parse_known_args(argv)[0].output_dir
+        print(summarize(output_dir, e.info))
+        print(
+            f"error: the run failed: {e}. {output_dir} is not marked finished; fix the cause "
+            "and run again (the failed run's files are replaced without --overwrite)",
+            file=sys.stderr,
+        )
+        return 1
     output_dir = make_parser().parse_known_args(argv)[0].output_dir
     print(summarize(output_dir, info))
     return 0

@@ -19,6 +19,8 @@ DecodeError.reason is a short stable code (it is written to errors.jsonl):
   no_timestamps        the stated-rate rule needs frame times and the file has none
   unsupported_rotation display metadata other than a multiple of 90 degrees (with optional flip)
   crop_outside_frame   the crop box does not overlap the displayed frame
+  range_past_end       the clip's window starts after the video's last frame (DecodeError.info
+                       holds the window, the decoded frame count and the duration)
 
 Truncated files are never a record, even when the frames a clip needs could be decoded: a file cut
 short is a failed download, and a record from it would hide that. Container indexes make this
@@ -57,15 +59,16 @@ _INTERPOLATION = "AREA"
 class DecodeError(Exception):
     """A video that yields no clip; `reason` is one of the codes in the module docstring."""
 
-    def __init__(self, path: str, reason: str, detail: str):
+    def __init__(self, path: str, reason: str, detail: str, info: dict | None = None):
         super().__init__(f"{path}: {reason}: {detail}")
         self.path = path
         self.reason = reason
         self.detail = detail
+        self.info = dict(info or {})  # numbers for errors.jsonl (range_past_end)
 
     def __reduce__(self):
         # Beam pickles exceptions across workers; the default would call __init__ with one arg.
-        return (type(self), (self.path, self.reason, self.detail))
+        return (type(self), (self.path, self.reason, self.detail, self.info))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +76,9 @@ class DecodedClip:
     frames: np.ndarray  # (num_frames, size, size, 3) uint8 RGB, upright as displayed
     frame_indices: tuple[int, ...]  # 0-based indices into the display-order decoded frames
     num_source_frames: int  # frames decoded from the video (decoding may stop after the clip)
+    first: int = -1  # 0-based first and last decoded frame of the clip, after its rule
+    last: int = -1
+    clamped: bool = False  # the clip's window ran past the video's end and was cut there
 
 
 def get_decoder(name: str) -> Callable[..., DecodedClip]:
@@ -479,7 +485,7 @@ def crop_resize(
     return box.reformat(width=size, height=size, interpolation=_INTERPOLATION).to_ndarray()
 
 
-def _prepare(source: _Source, container, stream, f, frame_start, frame_end, fps):
+def _prepare(source: _Source, container, stream, f, window: sampling.Window):
     """Reads the display transform; returns the container's guess of the clip's (first, last)."""
     if "mov" in container.format.name.split(","):
         # FFmpeg reads on from wherever `f` stands: put it back after looking at the header,
@@ -498,9 +504,7 @@ def _prepare(source: _Source, container, stream, f, frame_start, frame_end, fps)
     total = stream.frames or None
     if not total and container.duration and rate:
         total = round(Fraction(container.duration, av.time_base) * Fraction(rate))
-    return sampling.guess_range(
-        frame_start, frame_end, fps, total, Fraction(rate) if rate else None
-    )
+    return sampling.guess_range(window, total, Fraction(rate) if rate else None)
 
 
 def _decode_pass(
@@ -567,6 +571,42 @@ def _decode_pass(
     return kept
 
 
+def clip_window(
+    frame_start: int = 1,
+    frame_end: int = -1,
+    fps: fractions.Fraction | None = None,
+    start_time: fractions.Fraction | None = None,
+    end_time: fractions.Fraction | None = None,
+) -> sampling.Window:
+    """decode_clip's range arguments → a sampling.Window (shared with decord_decoder).
+
+    A time window (start_time/end_time, in seconds) replaces frame numbers: giving both kinds
+    is a ValueError, since one of them would silently lose.
+    """
+    sampling.check_frame_range(frame_start, frame_end)
+    if start_time is None and end_time is not None:
+        raise ValueError(f"end_time={end_time} needs a start_time")
+    if start_time is not None:
+        if fps is not None or (frame_start, frame_end) != (1, -1):
+            raise ValueError(
+                "give either frame numbers (frame_start/frame_end/fps) or a time window "
+                f"(start_time/end_time), not both: got frames {frame_start}..{frame_end} at "
+                f"fps={fps} and [{start_time}, {end_time})"
+            )
+        return sampling.Window.by_time(Fraction(start_time), end_time)
+    if fps is not None:
+        return sampling.Window.by_stated_rate(frame_start, frame_end, Fraction(fps))
+    return sampling.Window.by_frames(frame_start, frame_end)
+
+
+def clip_range(tracker: sampling.RangeTracker, path: str) -> sampling.Range:
+    """The tracker's result; a window past the video's end becomes DecodeError range_past_end."""
+    try:
+        return tracker.result()
+    except sampling.RangePastEnd as e:
+        raise DecodeError(path, "range_past_end", str(e), e.info) from None
+
+
 def decode_clip(
     path: str,
     *,
@@ -577,25 +617,27 @@ def decode_clip(
     fps: fractions.Fraction | None = None,
     crop: tuple[float, float, float, float] | None = None,
     threads: int = 0,
+    start_time: fractions.Fraction | None = None,
+    end_time: fractions.Fraction | None = None,
 ) -> DecodedClip:
-    """Decodes the clip [frame_start, frame_end] of a video by the sampling rule of DESIGN.md.
+    """Decodes one clip of a video by the sampling rule of docs/design.md.
 
     fps None: frame numbers count the file's own frames; else they count frames at rate `fps`
-    (WLASL's 25) and select by display time. crop: [x0, y0, x1, y1] in displayed-frame pixels,
-    applied before resizing; without it frames are squashed to size x size. threads: FFmpeg's
-    decoding threads, 0 = one per core; the pipeline gives each of N workers cores / N, since
-    workers that each start a thread per core only fight over the cores (BENCHMARKS.md).
+    (WLASL's 25) and select by display time. start_time/end_time: a window in seconds (MS-ASL)
+    instead of frame numbers, also by display time. crop: [x0, y0, x1, y1] in displayed-frame
+    pixels, applied before resizing; without it frames are squashed to size x size. threads:
+    FFmpeg's decoding threads, 0 = one per core; the pipeline gives each of N workers cores / N,
+    since workers that each start a thread per core only fight over the cores (BENCHMARKS.md).
     Raises DecodeError (with a reason code) for a video that yields no clip, ValueError for
     arguments that are wrong whatever the video.
     """
-    sampling.check_frame_range(frame_start, frame_end)
+    window = clip_window(frame_start, frame_end, fps, start_time, end_time)
     check_args(num_frames, size, fps, crop)
     if not isinstance(threads, int) or threads < 0:
         raise ValueError(f"threads must be an integer >= 0 (0: one per core), got {threads!r}")
-    fps = None if fps is None else Fraction(fps)
     source = _Source(path, check_file(path))
 
-    # Pass 1 decodes up to the clip's end (or the file's, for frame_end=-1), keeping only the
+    # Pass 1 decodes up to the clip's end (or the file's, for an open end), keeping only the
     # frames at the indices the container's frame count and rate predict: memory stays at
     # num_frames small frames. If the prediction was wrong (variable rate, a count that lies),
     # pass 2 decodes again up to the last needed frame, now knowing exactly which ones.
@@ -603,7 +645,7 @@ def decode_clip(
 
     def first_pass_wanted(container, stream, f) -> set[int]:
         nonlocal guess
-        guess = _prepare(source, container, stream, f, frame_start, frame_end, fps)
+        guess = _prepare(source, container, stream, f, window)
         return set(sampling.sample_indices(*guess, num_frames)) if guess else set()
 
     reformatter = VideoReformatter()
@@ -611,14 +653,15 @@ def decode_clip(
     def convert(frame):
         return _convert(frame, size, source.transform, crop, path, reformatter)
 
-    tracker = sampling.RangeTracker(frame_start, frame_end, fps)
+    tracker = sampling.RangeTracker(window)
     kept = _decode_pass(
-        source, tracker, first_pass_wanted, None, convert, need_times=fps is not None,
+        source, tracker, first_pass_wanted, None, convert, need_times=window.timed,
         threads=threads,
-    )
+    )  # fmt: skip
     if tracker.count == 0:
         raise DecodeError(path, "no_frames", "the video stream decodes to no frames")
-    indices = sampling.sample_indices(*tracker.result(), num_frames)
+    clip_range_ = clip_range(tracker, path)
+    indices = sampling.sample_indices(clip_range_.first, clip_range_.last, num_frames)
     missing = set(indices) - kept.keys()
     if missing:
         log.debug("%s: frame range guess %s was wrong; decoding again", path, guess)
@@ -628,4 +671,11 @@ def decode_clip(
         if set(indices) - kept.keys():
             raise DecodeError(path, "decode_failed", "a second decode yielded fewer frames")
     frames = np.stack([kept[i] for i in indices])
-    return DecodedClip(frames=frames, frame_indices=indices, num_source_frames=tracker.count)
+    return DecodedClip(
+        frames=frames,
+        frame_indices=indices,
+        num_source_frames=tracker.count,
+        first=clip_range_.first,
+        last=clip_range_.last,
+        clamped=clip_range_.clamped,
+    )

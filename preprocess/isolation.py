@@ -34,6 +34,7 @@ import time
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">Q")
+_WINDOW_ARGS = ("frame_start", "frame_end", "fps", "start_time", "end_time")
 # A decoded picture may use up to 3 bytes a pixel (4:4:4 8-bit, 4:2:0 10-bit); H.264/HEVC keep
 # up to 16 reference pictures, frame threads one picture each, and the conversion one more.
 _BYTES_PER_PIXEL = 3
@@ -79,7 +80,7 @@ def resolve_decoder(name: str):
     return decoder.get_decoder(name)
 
 
-def check_declared_size(path: str, limits: ClipLimits, frame_start: int, frame_end: int, fps):
+def check_declared_size(path: str, limits: ClipLimits, window):
     """DecodeError 'too_large' when the container's header announces more than the limits allow.
 
     Cheap (reads the header only). Files FFmpeg cannot open pass: the decoder then says why.
@@ -115,9 +116,13 @@ def check_declared_size(path: str, limits: ClipLimits, frame_start: int, frame_e
         if not total and container.duration and rate:
             total = math.ceil(container.duration / av.time_base * float(rate))
         needed = total
-        if frame_end != -1:
-            # Decoding stops after the clip's last frame: only a long clip is a long decode.
-            wanted = frame_end if fps is None or not rate else math.ceil(frame_end / fps * rate)
+        # Decoding stops after the clip's last frame: only a long clip is a long decode.
+        wanted = None
+        if window.timed and window.end is not None and rate:
+            wanted = math.ceil(window.end * rate)
+        elif not window.timed and window.frame_end != -1:
+            wanted = window.frame_end
+        if wanted is not None:
             needed = min(total, wanted) if total else 0
         if limits.max_video_frames and needed > limits.max_video_frames:
             raise decoder.DecodeError(
@@ -139,7 +144,7 @@ class IsolatedDecoder:
         self._proc: subprocess.Popen | None = None
 
     def decode(self, path: str, **kwargs):
-        from preprocess.decoder import DecodeError, DecodedClip
+        from preprocess.decoder import DecodeError
 
         timeout = self._limits.timeout_s or None
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -160,12 +165,12 @@ class IsolatedDecoder:
             raise DecodeError(path, "decoder_crashed", self._death()) from None
         kind, *values = reply
         if kind == "ok":
-            frames, indices, count = values
-            return DecodedClip(frames=frames, frame_indices=tuple(indices), num_source_frames=count)
-        reason, detail = values
+            (clip,) = values
+            return clip
+        reason, detail, *info = values
         if reason == "too_large":
             self._kill()  # a process that ran out of memory is not trusted with the next clip
-        raise DecodeError(path, reason, detail)
+        raise DecodeError(path, reason, detail, *info)
 
     def close(self) -> None:
         if self._proc is None:
@@ -309,12 +314,11 @@ def _serve(parent: int) -> None:
             import tensorflow  # noqa: F401  (gs:// goes through tf.io.gfile: imported unlimited)
         _limit_address_space(limits.memory_mb)
         try:
-            check_declared_size(
-                path, limits, kwargs.get("frame_start", 1), kwargs.get("frame_end", -1),
-                kwargs.get("fps"),
-            )  # fmt: skip
-            clip = decode(path, **kwargs)
-            message = ("ok", clip.frames, tuple(clip.frame_indices), clip.num_source_frames)
+            window = decoder.clip_window(
+                **{k: kwargs[k] for k in _WINDOW_ARGS if kwargs.get(k) is not None}
+            )
+            check_declared_size(path, limits, window)
+            message = ("ok", decode(path, **kwargs))
         except MemoryError as e:
             message = ("error", "too_large", f"out of memory decoding it ({e or 'MemoryError'}), "
                        f"over --clip_memory_mb={limits.memory_mb}")  # fmt: skip
@@ -323,7 +327,7 @@ def _serve(parent: int) -> None:
                 detail = f"{e.detail}, over --clip_memory_mb={limits.memory_mb}"
                 message = ("error", "too_large", detail)
             else:
-                message = ("error", e.reason, e.detail)
+                message = ("error", e.reason, e.detail, e.info)
         except Exception as e:  # noqa: BLE001 - a decoder bug must cost one clip, and say so
             log.exception("unexpected error decoding %s", path)
             message = ("error", "decode_failed", f"{type(e).__name__}: {e}")

@@ -12,11 +12,12 @@ from typing import Any
 
 import tensorflow as tf
 
-from schemas.features import SCHEMA_VERSION, ClipSchema
+from schemas.features import SCHEMA_VERSION, SCHEMA_VERSIONS_READ, ClipSchema
 
 DATASET_JSON = "dataset.json"
 LABELS_TXT = "labels.txt"
 ERRORS_JSONL = "errors.jsonl"
+COVERAGE_JSON = "coverage.json"
 COMPRESSIONS = ("", "GZIP")
 
 
@@ -48,6 +49,11 @@ class DatasetInfo:
     command_line: list[str] = dataclasses.field(default_factory=list)
     package_version: str = ""
     schema_version: int = SCHEMA_VERSION
+    # Version 2: written clips by cut rule and by WLASL folder layout, and how many were clamped.
+    cuts: dict[str, int] = dataclasses.field(default_factory=dict)
+    layouts: dict[str, int] = dataclasses.field(default_factory=dict)
+    num_clamped: int = 0
+    manifest_format: str = ""
 
     def __post_init__(self):
         if self.compression not in COMPRESSIONS:
@@ -68,6 +74,10 @@ class DatasetInfo:
             "num_failures": self.num_failures,
             "command_line": self.command_line,
             "package_version": self.package_version,
+            "cuts": self.cuts,
+            "layouts": self.layouts,
+            "num_clamped": self.num_clamped,
+            "manifest_format": self.manifest_format,
         }
 
     @classmethod
@@ -76,10 +86,10 @@ class DatasetInfo:
         if not isinstance(data, dict):
             raise ValueError(f"{source}: expected a JSON object, got {type(data).__name__}")
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in SCHEMA_VERSIONS_READ or isinstance(version, bool):
             raise ValueError(
                 f"{source}: schema_version {version!r} is not supported; "
-                f"this package reads schema version {SCHEMA_VERSION}"
+                f"this package reads schema versions {', '.join(map(str, SCHEMA_VERSIONS_READ))}"
             )
         required = {
             "num_frames": int,
@@ -110,6 +120,10 @@ class DatasetInfo:
                 command_line=list(data.get("command_line", [])),
                 package_version=str(data.get("package_version", "")),
                 schema_version=version,
+                cuts=dict(data.get("cuts", {})),
+                layouts=dict(data.get("layouts", {})),
+                num_clamped=int(data.get("num_clamped", 0)),
+                manifest_format=str(data.get("manifest_format", "")),
             )
         except ValueError as e:
             raise ValueError(f"{source}: {e}") from None

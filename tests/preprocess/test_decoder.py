@@ -37,6 +37,15 @@ def assert_frame_exact(clip, video, expected, box=None):
 @pytest.mark.parametrize("frame_start,frame_end,fps", RANGES)
 def test_frame_exact_against_ffmpeg(video_corpus, name, frame_start, frame_end, fps):
     video = video_corpus[name]
+    try:
+        expected_indices(video, frame_start, frame_end, fps)
+    except sampling.RangePastEnd:
+        with pytest.raises(decoder.DecodeError) as e:
+            decoder.decode_clip(
+                str(video.path), frame_start=frame_start, frame_end=frame_end, fps=fps
+            )
+        assert e.value.reason == "range_past_end" and e.value.info["num_decoded_frames"] >= 1
+        return
     clip = decoder.decode_clip(
         str(video.path), frame_start=frame_start, frame_end=frame_end, fps=fps
     )
@@ -87,13 +96,45 @@ def test_short_videos_repeat_frames(video_corpus, name):
     assert_frame_exact(clip, video, sampling.sample_indices(0, n - 1, 20))
 
 
+def test_a_range_running_past_the_end_is_clamped_and_says_so(video_corpus):
+    video = video_corpus["h264.mkv"]  # 45 frames
+    clip = decoder.decode_clip(str(video.path), frame_start=40, frame_end=100)
+    assert_frame_exact(clip, video, sampling.sample_indices(39, 44, 20))
+    assert (clip.first, clip.last, clip.clamped) == (39, 44, True)
+    whole = decoder.decode_clip(str(video.path), frame_start=40, frame_end=45)
+    assert (whole.first, whole.last, whole.clamped) == (39, 44, False)
+
+
 @pytest.mark.parametrize(
-    "frame_start,frame_end,first,last", [(40, 100, 39, 44), (100, 200, 44, 44)]
+    "kwargs,info",
+    [
+        ({"frame_start": 46, "frame_end": 200}, {"frame_start": 46, "num_decoded_frames": 45}),
+        ({"frame_start": 60, "frame_end": -1, "fps": Fraction(25)}, {"window_start_s": 2.36}),
+        ({"start_time": Fraction(5), "end_time": Fraction(6)}, {"window_end_s": 6.0}),
+    ],
 )
-def test_ranges_past_the_end_are_clamped(video_corpus, frame_start, frame_end, first, last):
+def test_a_range_starting_past_the_end_is_an_error_never_a_record(video_corpus, kwargs, info):
+    """Never twenty copies of the last frame: the numbers go to errors.jsonl instead."""
+    video = video_corpus["h264.mkv"]  # 45 frames at 25 fps: 1.8 s
+    with pytest.raises(decoder.DecodeError) as e:
+        decoder.decode_clip(str(video.path), **kwargs)
+    assert e.value.reason == "range_past_end"
+    assert info.items() <= e.value.info.items()
+    assert "starts after the video's last frame" in e.value.detail
+    assert pickle.loads(pickle.dumps(e.value)).info == e.value.info
+
+
+def test_a_time_window_in_seconds_selects_by_display_time(video_corpus):
     video = video_corpus["h264.mkv"]
-    clip = decoder.decode_clip(str(video.path), frame_start=frame_start, frame_end=frame_end)
-    assert_frame_exact(clip, video, sampling.sample_indices(first, last, 20))
+    clip = decoder.decode_clip(str(video.path), start_time=Fraction(1, 5), end_time=Fraction(2, 5))
+    # [0.2 s, 0.4 s) is exactly what 25-fps frame numbers 6..10 stand for.
+    same = decoder.decode_clip(str(video.path), frame_start=6, frame_end=10, fps=Fraction(25))
+    assert clip.frame_indices == same.frame_indices
+    inside = [i for i, t in enumerate(video.reference.times) if Fraction(1, 5) <= t < Fraction(2, 5)]
+    assert (clip.first, clip.last) == (inside[0], inside[-1])
+    assert_frame_exact(clip, video, sampling.sample_indices(inside[0], inside[-1], 20))
+    with pytest.raises(ValueError, match="not both"):
+        decoder.decode_clip(str(video.path), fps=Fraction(25), start_time=Fraction(0))
 
 
 @pytest.mark.parametrize("name", ["rot90.mp4", "rot180.mp4", "rot270.mp4"])

@@ -32,7 +32,7 @@ def test_other_schema_version_is_refused_naming_the_file(tmp_path):
     data = _info().to_json()
     data["schema_version"] = SCHEMA_VERSION + 1
     (tmp_path / "dataset.json").write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=r"dataset.json: schema_version 2 is not supported"):
+    with pytest.raises(ValueError, match=r"dataset.json: schema_version 3 is not supported"):
         dataset_info.read_dataset_info(str(tmp_path))
 
 
