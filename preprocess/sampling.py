@@ -1,4 +1,4 @@
-"""Which decoded frames a clip takes: the sampling rule of DESIGN.md, as pure functions."""
+"""Which decoded frames a clip takes: the sampling rule of docs/design.md, as pure functions."""
 
 from __future__ import annotations
 

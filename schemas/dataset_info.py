@@ -22,7 +22,7 @@ COMPRESSIONS = ("", "GZIP")
 
 
 def shard_name(split: str, index: int, num_shards: int, compression: str = "") -> str:
-    """`{split}-SSSSS-of-NNNNN.tfrecord[.gz]`, the name DESIGN.md promises users."""
+    """`{split}-SSSSS-of-NNNNN.tfrecord[.gz]`, the name docs/design.md promises users."""
     suffix = ".tfrecord.gz" if compression == "GZIP" else ".tfrecord"
     return f"{split}-{index:05d}-of-{num_shards:05d}{suffix}"
 

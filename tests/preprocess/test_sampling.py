@@ -1,4 +1,4 @@
-"""The sampling rule of DESIGN.md, checked on hand-worked cases and properties."""
+"""The sampling rule of docs/design.md, checked on hand-worked cases and properties."""
 
 from fractions import Fraction
 
