@@ -315,3 +315,60 @@ def test_url_paths_are_read_through_tensorflow_gfile(video_corpus):
     with pytest.raises(decoder.DecodeError) as e:
         decoder.decode_clip("ram://videos/missing.mp4")
     assert e.value.reason == "missing_file"
+
+
+SHARED_WINDOWS = [
+    sampling.Window.by_frames(),
+    sampling.Window.by_frames(5, 30),
+    sampling.Window.by_stated_rate(3, 20, Fraction(25)),
+    sampling.Window.by_stated_rate(30, -1, Fraction(25)),
+    sampling.Window.by_time(Fraction(1, 10), Fraction(1, 2)),
+    sampling.Window.by_time(Fraction(1), Fraction(9)),  # runs past the end: clamped
+    sampling.Window.by_time(Fraction(50), None),  # starts past the end: range_past_end
+]
+
+
+def _outcome(result):
+    if isinstance(result, decoder.DecodeError):
+        return ("error", result.reason, result.detail)
+    return (result.frame_indices, result.first, result.last, result.clamped,
+            result.num_source_frames, result.frames.tobytes())  # fmt: skip
+
+
+@pytest.mark.parametrize("name", [s.name for s in corpus.SPECS if s.pattern_box is None])
+def test_clips_sharing_a_video_equal_the_same_clips_decoded_alone(video_corpus, name):
+    """One pass over a shared video (raw WLASL, MS-ASL) gives each clip its own frames."""
+    path = str(video_corpus[name].path)
+    requests = [decoder.ClipRequest(w, num_frames=8, size=32) for w in SHARED_WINDOWS]
+    together = decoder.decode_clips(path, requests)
+    for request, result in zip(requests, together):
+        try:
+            alone = decoder.decode_clips(path, [request])[0]
+        except decoder.DecodeError as e:  # pragma: no cover - decode_clips returns errors
+            alone = e
+        assert _outcome(result) == _outcome(alone), request.window.describe()
+        if not isinstance(result, decoder.DecodeError):  # and they are ffmpeg's frames
+            ref = video_corpus[name].reference
+            window = request.window
+            found = (
+                sampling.range_by_time(window, ref.times)
+                if window.timed
+                else sampling.range_by_index(window, len(ref.indices))
+            )
+            expected = sampling.sample_indices(found.first, found.last, 8)
+            assert (result.first, result.last, result.clamped) == (
+                found.first, found.last, found.clamped,
+            )  # fmt: skip
+            assert [corpus.read_index(f) for f in result.frames] == [
+                ref.indices[i] for i in expected
+            ]
+    assert _outcome(together[-1])[:2] == ("error", "range_past_end")
+
+
+def test_a_broken_shared_video_fails_each_of_its_clips(video_corpus, tmp_path):
+    broken = tmp_path / "cut.mp4"
+    data = video_corpus["h264_bframes.mp4"].path.read_bytes()
+    broken.write_bytes(data[: len(data) // 2])
+    requests = [decoder.ClipRequest(w, num_frames=4, size=16) for w in SHARED_WINDOWS[:3]]
+    results = decoder.decode_clips(str(broken), requests)
+    assert [r.reason for r in results] == ["truncated"] * 3
