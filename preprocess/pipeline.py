@@ -37,6 +37,9 @@ COUNTER_NAMESPACE = "preprocess"
 # a GroupByKey's whole input in memory: the records themselves would make memory grow with the
 # dataset).
 RECORDS_DIR = ".records"
+# Clips of one video decoded in one pass; more are split into passes of this many, so a pass
+# holds at most this many clips' frames (about 1.35 MB each at 20 x 150 x 150) in memory.
+MAX_CLIPS_PER_PASS = 64
 DEFAULT_TARGET_SHARD_MB = 150  # 100–200 MB a shard streams well from local disks and GCS.
 # What the job itself leaves for the launcher: per-split shard counts and what the written clips
 # were cut by. The launcher turns it into dataset.json once the run passes its checks
@@ -151,10 +154,11 @@ def clip_meta(clip: manifests.Clip, decoded) -> ClipMeta:
 
 
 class DecodeClipFn(beam.DoFn):
-    """(index, Clip) → EncodedClip, or (index, error row) on the FAILED output.
+    """(video, [(index, Clip)]) → EncodedClip per clip, or (index, error row) on FAILED.
 
     Decoding runs in a child process under `limits` (preprocess.isolation): a video that
-    crashes FFmpeg, hangs or exhausts memory becomes one error row, not a dead worker.
+    crashes FFmpeg, hangs or exhausts memory costs its clips, not a dead worker. The clips of one
+    video are decoded in one pass over it, each exactly as it would be alone.
     """
 
     FAILED = "failed"
@@ -182,7 +186,6 @@ class DecodeClipFn(beam.DoFn):
         from preprocess import decoder, isolation
 
         self._isolated = isolation.IsolatedDecoder(self._decoder_name, self._limits)
-        self._decode = self._isolated.decode
         self._decode_error = decoder.DecodeError
         import tensorflow as tf
 
@@ -195,34 +198,54 @@ class DecodeClipFn(beam.DoFn):
             isolated.close()
 
     def process(self, element):
-        index, clip = element
-        if clip.tried:  # the manifest reader looked for the video and found no file
-            detail = "no such file; looked for " + ", ".join(clip.tried)
-            yield self._fail(index, clip, "missing_file", detail)
+        """element: (video path, [(index, Clip), ...]): the clips of one video, in one pass."""
+        _, items = element
+        items = sorted(items, key=lambda item: item[0])
+        for start in range(0, len(items), MAX_CLIPS_PER_PASS):
+            yield from self._decode_video(items[start : start + MAX_CLIPS_PER_PASS])
+
+    def _decode_video(self, items):
+        wanted = []
+        for index, clip in items:
+            if clip.tried:  # the manifest reader looked for the video and found no file
+                detail = "no such file; looked for " + ", ".join(clip.tried)
+                yield self._fail(index, clip, "missing_file", detail)
+            else:
+                wanted.append((index, clip))
+        if not wanted:
             return
-        try:
-            decoded = self._decode(
-                clip.path,
+        batch = [
+            dict(
                 num_frames=self._schema.num_frames,
                 size=self._schema.size,
                 crop=clip.bbox if self._crop_bbox else None,
                 threads=self._threads,
                 **decode_args(clip),
             )
-        except self._decode_error as e:
-            yield self._fail(index, clip, e.reason, e.detail, e.info)
-            return
-        except Exception as e:  # noqa: BLE001 - a decoder bug must cost one clip, and say so
-            logging.exception("unexpected error decoding %s", clip.path)
-            yield self._fail(index, clip, "decode_failed", f"{type(e).__name__}: {e}")
-            return
+            for _, clip in wanted
+        ]
+        path = wanted[0][1].path
+        try:
+            results = self._isolated.decode_many(path, batch)
+        except Exception as e:  # noqa: BLE001 - a decoder bug must cost its clips, and say so
+            logging.exception("unexpected error decoding %s", path)
+            results = [e] * len(wanted)
+        for (index, clip), result in zip(wanted, results):
+            if isinstance(result, self._decode_error):
+                yield self._fail(index, clip, result.reason, result.detail, result.info)
+            elif isinstance(result, Exception):
+                yield self._fail(index, clip, "decode_failed", f"{type(result).__name__}: {result}")
+            else:
+                yield self._write(index, clip, result)
+
+    def _write(self, index, clip, decoded):
         record = self._schema.encode(decoded.frames, clip_meta(clip, decoded))
         path = record_path(self._output_dir, index)
         # A retried bundle rewrites the same bytes under the same name: idempotent.
         with self._tf.io.gfile.GFile(path, "wb") as f:
             f.write(record)
         self._written.inc()
-        yield EncodedClip(
+        return EncodedClip(
             index=index,
             clip_id=clip.clip_id,
             split=clip.split,
@@ -297,8 +320,11 @@ class DecodeClips(beam.PTransform):
     def expand(self, clips):
         return (
             clips
-            # Spreads clips over workers: a Create's elements otherwise stay in one bundle.
-            | "Spread" >> beam.Reshuffle()
+            # Clips of one video go together, so it is decoded once for all of them (raw WLASL
+            # and MS-ASL cut many clips from one YouTube video); the shuffle also spreads videos
+            # over workers.
+            | "KeyByVideo" >> beam.Map(lambda item: (item[1].path, item))
+            | "ByVideo" >> beam.GroupByKey()
             | "Decode"
             >> beam.ParDo(
                 DecodeClipFn(
