@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from preprocess.benchmark import format_table, machine_info, median, ratio, ratio_rows
+from benchmarks.common import format_table, machine_info, median, ratio, ratio_rows
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class BenchData:
 
 def prepare_data(workdir: str, config: TrainBenchConfig) -> BenchData:
     """Benchmark videos (synthetic set + longer, larger ones) → shards by the real preprocess CLI."""
-    from preprocess import benchmark as pb
+    from benchmarks import preprocess_bench as pb
     from preprocess import cli, manifests
     from training import input_pipeline
 
