@@ -33,6 +33,7 @@ setuptools.setup(
     version="0.1.0",
     description="Sign-language video to gloss: Beam preprocessing to TFRecords and a tf.distribute trainer",
     python_requires=">=3.11,<3.12",
+    # Only what the jobs import: benchmarks/ and scripts/ stay in the repository (test_packaging).
     packages=["schemas", "preprocess", "training"],
     install_requires=REQUIRED,
     extras_require=EXTRAS,

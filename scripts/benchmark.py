@@ -46,12 +46,12 @@ def main(argv=None) -> int:
     if args.stage == "gpu":
         # Keras picks its backend once, at import: JAX unless the caller chose otherwise.
         os.environ.setdefault("KERAS_BACKEND", "jax")
-        from training import benchmark as tb
+        from benchmarks import training_bench as tb
 
         result = tb.run_gpu(tb.GpuBenchConfig(tiny=args.tiny, batch_sizes=batches, **extra))
         text = tb.report_gpu(result)
     elif args.stage == "preprocess":
-        from preprocess import benchmark as pb
+        from benchmarks import preprocess_bench as pb
 
         config = pb.PreprocessBenchConfig(tiny=args.tiny, workdir=args.workdir, **extra)
         if args.tiny:
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
         result = pb.run(config)
         text = pb.report(result)
     else:
-        from training import benchmark as tb
+        from benchmarks import training_bench as tb
 
         config = tb.TrainBenchConfig(
             tiny=args.tiny, workdir=args.workdir, batch_sizes=batches, **extra
