@@ -108,6 +108,14 @@ def make_parser() -> argparse.ArgumentParser:
         "or a folder ROOT/<gloss>/* or ROOT/<split>/<gloss>/*",
     )
     parser.add_argument(
+        "--manifest_format",
+        choices=manifests.FORMATS,
+        default=None,
+        help="how to read --manifest: " + "|".join(manifests.FORMATS) + " (default: detected "
+        "from what --manifest points at: *.json wlasl, *.csv csv, an MS-ASL, ASL_Citizen or "
+        "AUTSL release folder by its files, any other folder: folder)",
+    )
+    parser.add_argument(
         "--video_dir",
         help="WLASL JSON: the folder of <video_id>.<ext> files (required); CSV: the base of "
         "relative paths (default: the CSV's folder); folder manifests: leave unset",
@@ -353,7 +361,11 @@ def run(argv=None, save_main_session=True) -> dict:
     )
     # Every manifest error surfaces here, before any video is opened or any file written.
     manifest = manifests.read_manifest(
-        args.manifest, args.video_dir, top_k_glosses=args.top_k_glosses, splits=splits
+        args.manifest,
+        args.video_dir,
+        manifest_format=args.manifest_format,
+        top_k_glosses=args.top_k_glosses,
+        splits=splits,
     )
     prepare_output_dir(args.output_dir, args.overwrite, argv)
     info_files.write_labels(args.output_dir, list(manifest.glosses))
