@@ -118,7 +118,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--video_dir",
         help="WLASL JSON: the folder of <video_id>.<ext> files (required); CSV: the base of "
-        "relative paths (default: the CSV's folder); folder manifests: leave unset",
+        "relative paths (default: the CSV's folder); folder manifests: leave unset; MS-ASL: the "
+        "folder of <YouTube id>.<ext> files (required); ASL Citizen: default <manifest>/videos; "
+        "AUTSL: the folder holding train/ val/ test/ (default: the manifest folder)",
     )
     parser.add_argument("--output_dir", required=True, help="a new or empty folder (local or gs://)")
     parser.add_argument(

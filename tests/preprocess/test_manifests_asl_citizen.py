@@ -58,7 +58,8 @@ def write(root, train, **others):
 
 
 def test_glosses_are_stripped_as_microsofts_reader_does(tmp_path):
-    root = write(tmp_path, HEADER + "P1,a.mp4,THINKCHIN ,X\n", val=HEADER + "P2,b.mp4,THINKCHIN,X\n")
+    val = HEADER + "P2,b.mp4,THINKCHIN,X\n"
+    root = write(tmp_path, HEADER + "P1,a.mp4,THINKCHIN ,X\n", val=val)
     m = read_manifest(root)
     assert m.glosses == ("THINKCHIN",) and [c.label for c in m.clips] == [0, 0]
 
