@@ -190,3 +190,17 @@ def test_detection_falls_back_to_a_gloss_folder_and_the_flag_overrides_it(tmp_pa
         read_manifest(str(tmp_path / "root" / "hello" / "a.mp4"), manifest_format="msasl")
     m = read_manifest(str(tmp_path / "root"), manifest_format="folder")
     assert (m.format, m.clips[0].rel_path, m.clips[0].video_id) == ("folder", "hello/a.mp4", "a")
+
+
+def test_aslpro_swf_with_flv1_video_decodes_and_a_vector_swf_gets_a_reason(raw):
+    """What BUILD.md says about SWF: FFmpeg demuxes the video frames of a SWF (aslpro's are FLV1)
+    and nothing of a vector animation, which then fails like any file with no video."""
+    from preprocess import decoder
+
+    clip = decoder.decode_clip(str(raw.videos["65001.swf"]), num_frames=dl.NUM_FRAMES, size=96)
+    assert clip.num_source_frames == 30
+    shown = tuple(vc.read_index(frame) for frame in clip.frames)
+    assert shown == raw.expected["65001"].frames
+    with pytest.raises(decoder.DecodeError) as e:
+        decoder.decode_clip(str(raw.videos["65002.swf"]))
+    assert e.value.reason == raw.expected["65002"].error == "not_a_video"
