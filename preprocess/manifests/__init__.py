@@ -71,7 +71,7 @@ __all__ = [
     "select",
 ]
 
-# Files that mark a release folder, checked in this order (docs/design.md, "CLIs").
+# Files that mark a release folder, checked in this order (docs/design.md, "Dataset layouts").
 _MSASL_MARKS = ("MSASL_train.json", "MSASL_val.json", "MSASL_test.json", "MSASL_classes.json")
 _AUTSL_MARKS = ("SignList_ClassId_TR_EN.csv", "train_labels.csv")
 

@@ -7,7 +7,7 @@ import fractions
 
 SPLITS = ("train", "val", "test")
 
-# The readers, as `--manifest_format` names them (docs/design.md, "CLIs").
+# The readers, as `--manifest_format` names them (docs/design.md, "Dataset layouts").
 FORMATS = ("wlasl", "csv", "folder", "msasl", "asl_citizen", "autsl")
 
 # Order matters: when several files share a video_id stem, the earliest extension wins.

@@ -9,7 +9,7 @@ as in `data[3]["instances"][2]`. Labels follow entry order, so WLASL100/300/1000
 `top_k_glosses=100/300/1000/2000`. A gloss given twice, a `video_id` given twice anywhere, or an
 `instance_id` given twice within a gloss is refused.
 
-Videos (docs/design.md, "WLASL's two folder layouts"), decided per instance; `video_dir` is listed
+Videos (docs/design.md, "Dataset layouts"), decided per instance; `video_dir` is listed
 once, extensions from VIDEO_EXTENSIONS compared in lower case (`.mp4` first when stems collide):
 - `<video_dir>/<video_id>.<ext>` (layout 'processed': what WLASL's `start_kit/preprocess.py`
   writes, and also how its downloader names non-YouTube sources, aslpro ones as `.swf`). A
