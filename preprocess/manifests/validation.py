@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 MISSING = object()
 
 INT_RE = re.compile(r"-?[0-9]+\Z")
-_YOUTUBE_ID_RE = re.compile(r"(?:[?&]v=|youtu\.be/)([A-Za-z0-9_-]{11})(?![A-Za-z0-9_-])")
+YOUTUBE_ID_RE = re.compile(r"[A-Za-z0-9_-]{11}")
+_YOUTUBE_URL_RE = re.compile(r"(?:[?&]v=|youtu\.be/)([A-Za-z0-9_-]{11})(?![A-Za-z0-9_-])")
 
 
 def is_youtube(url: str) -> bool:
@@ -35,7 +36,7 @@ def is_youtube(url: str) -> bool:
 
 def youtube_id(url: str) -> str | None:
     """The 11-character id after `v=` or `youtu.be/`, the name youtube-dl saves the video under."""
-    match = _YOUTUBE_ID_RE.search(url)
+    match = _YOUTUBE_URL_RE.search(url)
     return match.group(1) if match else None
 
 

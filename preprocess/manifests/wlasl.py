@@ -178,7 +178,7 @@ def _find_video(video_id, url, frame_end, video_dir, files) -> dict:
         # WLASL's preprocess.py cut YouTube instances with a range into <video_id>.mp4 already.
         cut = CUT_WHOLE_FILE if youtube and frame_end != -1 else ""
         return dict(path=v.join(video_dir, name), rel_path=name, layout="processed", cut=cut)
-    yt_id = v.youtube_id(url) if youtube else None
+    yt_id = _youtube_id(url) if youtube else None
     if yt_id is not None and yt_id in files:
         name = files[yt_id]
         return dict(path=v.join(video_dir, name), rel_path=name, layout="raw")
@@ -188,3 +188,10 @@ def _find_video(video_id, url, frame_end, video_dir, files) -> dict:
     return dict(path=v.join(video_dir, name), rel_path=name, tried=tried)
 
 
+def _youtube_id(url: str) -> str | None:
+    """The id after `v=`/`youtu.be/`, else the url's last 11 characters, as WLASL's downloader
+    and preprocess.py take it (`url[-11:]`, e.g. for `…/embed/<id>`)."""
+    found = v.youtube_id(url)
+    if found is None and v.YOUTUBE_ID_RE.fullmatch(url[-11:]):
+        found = url[-11:]
+    return found

@@ -131,6 +131,14 @@ def test_a_raw_file_shared_is_fine_but_a_video_id_twice_is_not(tmp_path):
         read_manifest(str(path), str(tmp_path / "v"))
 
 
+def test_youtube_id_without_v_is_the_urls_last_11_characters_as_wlasl_takes_it(tmp_path):
+    dl.write_indexed(tmp_path / "v" / f"{dl.YT_RAW}.mkv", range(3), "30")
+    url = f"https://www.youtube.com/embed/{dl.YT_RAW}"
+    path = dl._write_wlasl(tmp_path, [("a", [dl._wlasl_instance("1", "train", 1, 2, url, "")])])
+    (clip,) = read_manifest(str(path), str(tmp_path / "v")).clips
+    assert (clip.rel_path, clip.layout) == (f"{dl.YT_RAW}.mkv", "raw")
+
+
 def test_wlasl_url_must_be_text(tmp_path):
     inst = dl._wlasl_instance("1", "train", 1, 10, 42, "youtube")
     (tmp_path / "v").mkdir()
