@@ -17,7 +17,8 @@ once, extensions from VIDEO_EXTENSIONS compared in lower case (`.mp4` first when
   that script: the whole file is the clip (cut `whole_file`). Otherwise the range applies by the
   stated-rate rule at `fps` (by the file's own frame numbers when `fps` is absent).
 - else, for a YouTube instance, `<video_dir>/<YouTube id>.<ext>` (layout 'raw': the downloaded
-  video, shared by every instance cut from it); the range applies as above.
+  video, shared by every instance cut from it; the id is the 11 characters after `v=` or
+  `youtu.be/`, else the url's last 11 as WLASL's own scripts take it); the range applies as above.
 - else the clip keeps the path `<video_dir>/<video_id>.mp4` and `tried` names the stems looked for
   (`<stem>.*`: any extension above); the pipeline records it as `missing_file`.
 """
