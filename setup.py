@@ -34,7 +34,7 @@ setuptools.setup(
     description="Sign-language video to gloss: Beam preprocessing to TFRecords and a tf.distribute trainer",
     python_requires=">=3.11,<3.12",
     # Only what the jobs import: benchmarks/ and scripts/ stay in the repository (test_packaging).
-    packages=["schemas", "preprocess", "training"],
+    packages=["schemas", "preprocess", "preprocess.manifests", "training"],
     install_requires=REQUIRED,
     extras_require=EXTRAS,
     entry_points={

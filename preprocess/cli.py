@@ -122,9 +122,19 @@ def make_parser() -> argparse.ArgumentParser:
         "or a folder ROOT/<gloss>/* or ROOT/<split>/<gloss>/*",
     )
     parser.add_argument(
+        "--manifest_format",
+        choices=manifests.FORMATS,
+        default=None,
+        help="how to read --manifest: " + "|".join(manifests.FORMATS) + " (default: detected "
+        "from what --manifest points at: *.json wlasl, *.csv csv, an MS-ASL, ASL_Citizen or "
+        "AUTSL release folder by its files, any other folder: folder)",
+    )
+    parser.add_argument(
         "--video_dir",
         help="WLASL JSON: the folder of <video_id>.<ext> files (required); CSV: the base of "
-        "relative paths (default: the CSV's folder); folder manifests: leave unset",
+        "relative paths (default: the CSV's folder); folder manifests: leave unset; MS-ASL: the "
+        "folder of <YouTube id>.<ext> files (required); ASL Citizen: default <manifest>/videos; "
+        "AUTSL: the folder holding train/ val/ test/ (default: the manifest folder)",
     )
     parser.add_argument("--output_dir", required=True, help="a new or empty folder (local or gs://)")
     parser.add_argument(
@@ -388,7 +398,11 @@ def run(argv=None, save_main_session=True) -> dict:
     )
     # Every manifest error surfaces here, before any video is opened or any file written.
     manifest = manifests.read_manifest(
-        args.manifest, args.video_dir, top_k_glosses=args.top_k_glosses, splits=splits
+        args.manifest,
+        args.video_dir,
+        manifest_format=args.manifest_format,
+        top_k_glosses=args.top_k_glosses,
+        splits=splits,
     )
     print(
         f"{args.manifest}: read as {manifest.format or 'a'} manifest: {len(manifest.clips)} clips, "

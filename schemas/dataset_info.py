@@ -178,3 +178,22 @@ def read_labels(folder: str) -> list[str]:
     if not labels or any(not g for g in labels):
         raise ValueError(f"{path}: expected one non-empty gloss per line")
     return labels
+
+
+def label_difference(ours: list[str], theirs: list[str]) -> str:
+    """Where two labels.txt first disagree, e.g. "line 3: 'book' vs 'drink'" ('' if equal).
+
+    A count alone does not say whether a model and a dataset were built from different glosses or
+    from the same ones in another order; the first differing line does.
+    """
+    for line, (a, b) in enumerate(zip(ours, theirs), start=1):
+        if a != b:
+            return f"line {line}: {a!r} vs {b!r}"
+    if len(ours) != len(theirs):
+        shorter = min(len(ours), len(theirs))
+        extra = (ours if len(ours) > shorter else theirs)[shorter]
+        return (
+            f"{len(ours)} vs {len(theirs)} glosses, the first {shorter} agree; "
+            f"line {shorter + 1}: {extra!r}"
+        )
+    return ""

@@ -21,6 +21,7 @@ from schemas.dataset_info import (
     ERRORS_JSONL,
     LABELS_TXT,
     DatasetInfo,
+    label_difference,
     read_dataset_info,
     read_labels,
     shard_name,
@@ -199,7 +200,10 @@ def open_source(globs: str, skip_corrupt: bool = False) -> DataSource:
                 f"{info.clip} (compression {info.compression!r})"
             )
         elif folder_labels != labels:
-            raise ValueError(f"{folder}/labels.txt differs from {first}/labels.txt")
+            raise ValueError(
+                f"{folder}/labels.txt differs from {first}/labels.txt: "
+                f"{label_difference(folder_labels, labels)}"
+            )
         num_examples += count_examples(shards, folder_info)
     source = DataSource(
         files=tuple(files),
