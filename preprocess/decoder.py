@@ -382,18 +382,30 @@ def _open_container(source: _Source, f) -> av.container.InputContainer:
         raise DecodeError(source.path, "truncated", past_end)
     try:
         container = av.open(f, mode="r")
-    except av.error.InvalidDataError as e:
-        f.seek(0)
-        layout = _mp4_layout(f, source.file_size)
-        if layout == "no_moov":
-            raise DecodeError(source.path, "truncated", "MP4/MOV without its moov index") from e
-        raise DecodeError(source.path, "not_a_video", f"no known container format ({e})") from e
     except av.error.FFmpegError as e:
+        f.seek(0)
+        if f.read(3) in _SWF_SIGNATURES:
+            # FFmpeg's SWF demuxer finds streams only in SWFs that embed video (FLV1/VP6, as
+            # aslpro's signs mostly do); a vector animation holds shapes, no video at all.
+            raise DecodeError(
+                source.path,
+                "no_video_stream",
+                "an SWF without embedded video (a vector animation): only SWFs holding FLV1/VP6 "
+                f"video decode ({e})",
+            ) from e
+        f.seek(0)
+        if isinstance(e, av.error.InvalidDataError):
+            if _mp4_layout(f, source.file_size) == "no_moov":
+                raise DecodeError(source.path, "truncated", "MP4/MOV without its moov index") from e
+            raise DecodeError(source.path, "not_a_video", f"no known container format ({e})") from e
         raise DecodeError(source.path, "not_a_video", f"FFmpeg cannot open it ({e})") from e
     # PyAV turns on genpts, which invents packet pts (e.g. pts = dts + 1 in AVI) that ffmpeg's CLI
     # never sees; frame times would then differ from ffmpeg's. It only affects timestamps.
     container.flags = container.flags & ~av.container.Flags.gen_pts.value
     return container
+
+
+_SWF_SIGNATURES = (b"FWS", b"CWS", b"ZWS")  # plain, zlib- and LZMA-compressed SWF
 
 
 def _video_stream(source: _Source, container) -> av.video.stream.VideoStream:

@@ -34,7 +34,7 @@ class Expected:
     """What one clip of a layout must give: `frames` (pattern indices) or an `error` reason."""
 
     frames: tuple[int, ...] | None = None
-    error: str = ""  # 'missing_file', 'range_past_end', or the decoder's reason ('not_a_video')
+    error: str = ""  # 'missing_file', 'range_past_end', or the decoder's reason ('no_video_stream')
     clamped: bool = False  # the window runs past the end of the video
 
 
@@ -216,7 +216,7 @@ def build_wlasl_raw(root: Path) -> Layout:
         _wlasl_instance("00201", "val", 1, 40, "https://www.youtube.com/watch?v=NoSuchVid01",
                         "youtube", instance_id=1),  # fmt: skip
     ]
-    expected["65002"] = Expected(error="not_a_video")
+    expected["65002"] = Expected(error="no_video_stream")
     expected["00201"] = Expected(error="missing_file")
     manifest = _write_wlasl(root, [("book", book), ("drink", drink)])
     files = {p.name: p for p in (yt.path, swf.path, vector)}
@@ -237,7 +237,7 @@ def build_wlasl_processed(root: Path) -> Layout:
         _wlasl_instance("00301", "train", 11, 40, yt, "youtube"),
         _wlasl_instance("00302", "train", 26, 50, web, "signingsavvy", instance_id=1),
         _wlasl_instance("00303", "val", 13, -1, yt, "youtube", instance_id=2),
-        _wlasl_instance("00304", "test", 51, 60, web, "signingsavvy", instance_id=3),
+        _wlasl_instance("00304", "val", 51, 60, web, "signingsavvy", instance_id=3),
     ]
     expected = {
         "00301": whole(cut),  # not cut a second time
@@ -279,6 +279,7 @@ def build_msasl(root: Path) -> Layout:
         "train_00002": ("train", "0.5005", "1.5015", 1, 3),
         "val_00000": ("val", "2.5", "4.0", 2, 3),  # runs past the end: clamped
         "test_00000": ("test", "10", "11.5", 1, 9),  # starts after the last frame
+        "test_00001": ("test", "0.25", "0.26", 3, 9),  # shorter than a frame interval
     }
     per_split: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     expected = {}
@@ -287,7 +288,7 @@ def build_msasl(root: Path) -> Layout:
         expected[clip_id] = by_window(video, Fraction(s), Fraction(e))
     gone = "https://www.youtube.com/watch?v=gone_gone_1"
     per_split["test"].append(_msasl_entry("1", "2", 3, 9, gone))
-    expected["test_00001"] = Expected(error="missing_file")
+    expected["test_00002"] = Expected(error="missing_file")
     for split, entries in per_split.items():
         (folder / f"MSASL_{split}.json").write_text("[" + ",\n".join(entries) + "]")
     (folder / "MSASL_classes.json").write_text(json.dumps(MSASL_CLASSES))

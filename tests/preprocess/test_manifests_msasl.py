@@ -40,12 +40,12 @@ def test_reads_every_window_as_a_clip_of_the_shared_video(msasl):
     # Two windows with the same video, gloss and signer are two clips.
     assert (m.clips[0].path, m.clips[0].signer_id, m.clips[0].label) == (video, 7, 0)
     assert m.clips[2].start_time == Fraction(5005, 10000)
-    assert [c.split for c in m.clips] == ["train"] * 3 + ["val", "test", "test"]
+    assert [c.split for c in m.clips] == ["train"] * 3 + ["val", "test", "test", "test"]
 
 
 def test_missing_video_names_the_youtube_stem(msasl):
     clip = read_manifest(str(msasl.manifest), str(msasl.video_dir)).clips[-1]
-    assert (clip.clip_id, clip.video_id) == ("test_00001", "gone_gone_1")
+    assert (clip.clip_id, clip.video_id) == ("test_00002", "gone_gone_1")
     assert clip.tried == (os.path.join(msasl.video_dir, "gone_gone_1.*"),)
     assert clip.path == os.path.join(msasl.video_dir, "gone_gone_1.mp4")
 

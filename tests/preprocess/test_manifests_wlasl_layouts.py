@@ -211,4 +211,4 @@ def test_aslpro_swf_with_flv1_video_decodes_and_a_vector_swf_gets_a_reason(raw):
     assert shown == raw.expected["65001"].frames
     with pytest.raises(decoder.DecodeError) as e:
         decoder.decode_clip(str(raw.videos["65002.swf"]))
-    assert e.value.reason == raw.expected["65002"].error == "not_a_video"
+    assert e.value.reason == raw.expected["65002"].error == "no_video_stream"
