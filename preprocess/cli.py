@@ -31,10 +31,11 @@ from apache_beam.options.pipeline_options import (
     StandardOptions,
 )
 
+from schemas import coverage
 from schemas import dataset_info as info_files
 from schemas.features import FRAME_ENCODINGS, ClipSchema
 
-from preprocess import coverage, manifests, outcome
+from preprocess import manifests, outcome
 from preprocess.isolation import ClipLimits
 from preprocess.pipeline import (
     DEFAULT_TARGET_SHARD_MB,

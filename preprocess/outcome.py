@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 
+from schemas import coverage
 from schemas import dataset_info as info_files
 
-from preprocess import coverage
 from preprocess.pipeline import RUN_STATS_JSON
 
 FAILED_JSON = ".preprocess-failed.json"

@@ -178,3 +178,13 @@ def _version_1_keys():
         features.VIDEO_ID, features.SPLIT, features.SOURCE, features.INSTANCE_ID,
         features.SIGNER_ID, features.FRAME_START, features.FRAME_END, features.NUM_SOURCE_FRAMES,
     )  # fmt: skip
+
+
+def test_inspect_shows_the_coverage_table(run):
+    from schemas import inspect
+
+    _, out = run
+    text = inspect.format_report(inspect.inspect_dataset(str(out)))
+    assert "coverage (coverage.json):" in text
+    assert "glosses with no training clip: 1 of 2" in text
+    assert "signers in more than one split: 1" in text
