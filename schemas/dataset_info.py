@@ -18,6 +18,8 @@ DATASET_JSON = "dataset.json"
 LABELS_TXT = "labels.txt"
 ERRORS_JSONL = "errors.jsonl"
 COVERAGE_JSON = "coverage.json"
+# Every file a finished folder holds beside its shards: a glob like 'OUT/*' must skip them.
+METADATA_FILES = (DATASET_JSON, LABELS_TXT, ERRORS_JSONL, COVERAGE_JSON)
 COMPRESSIONS = ("", "GZIP")
 
 

@@ -17,9 +17,7 @@ import tensorflow as tf
 
 from schemas import features
 from schemas.dataset_info import (
-    DATASET_JSON,
-    ERRORS_JSONL,
-    LABELS_TXT,
+    METADATA_FILES,
     DatasetInfo,
     label_difference,
     read_dataset_info,
@@ -30,7 +28,7 @@ from schemas.dataset_info import (
 AUTOTUNE = tf.data.AUTOTUNE
 # Prefix of the in-pipeline label assertion; the trainer turns that failure into a ValueError.
 LABEL_ERROR = "label outside the vocabulary"
-_NOT_SHARDS = (DATASET_JSON, LABELS_TXT, ERRORS_JSONL)
+_NOT_SHARDS = METADATA_FILES
 
 
 def preprocess_frames(frames: tf.Tensor) -> tf.Tensor:
