@@ -290,6 +290,7 @@ def make_dataset(
     cache: str = "",
     input_context: tf.distribute.InputContext | None = None,
     record_limits: list[int] | tuple[int, ...] | None = None,
+    augment=None,
 ) -> tf.data.Dataset:
     """Batches of (frames float32 (B, T, S, S, 3) in [0, 1], label int32 (B,)).
 
@@ -297,7 +298,8 @@ def make_dataset(
     Training: files and records shuffled (`shuffle_buffer` 0 turns it off), repeated forever
     (the trainer counts steps per epoch), last partial batch dropped so every step has the same
     shape (one trace, and the global batch really is the global batch). Evaluation: one pass in
-    file order, partial last batch kept so every record counts.
+    file order, partial last batch kept so every record counts. `augment` (training only, see
+    training/augment.py) maps a uint8 clip and a seed to a uint8 clip.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -360,6 +362,15 @@ def make_dataset(
             return parsed[features.FRAMES], tf.cast(label, tf.int32)
 
     ds = ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
+    if training and augment is not None:
+        # Per clip, before batching; a stateless seed (--seed, the clip's position in the stream)
+        # gives the same augmented clips at any parallelism and new ones every epoch.
+        base = tf.constant(seed or 0, tf.int64)
+        ds = ds.enumerate().map(
+            lambda i, example: (augment(example[0], tf.stack([base, i])), example[1]),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
     ds = ds.batch(batch_size, drop_remainder=training)
     # Converted after batching: one vectorized op per batch instead of one per clip.
     ds = ds.map(
