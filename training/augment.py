@@ -1,4 +1,4 @@
-r"""Training-only clip augmentation: one random geometry and colour change per clip, all frames alike.
+r"""Training-only clip augmentation: one random change per clip, the same on every frame.
 
     python -m training ... --augment_crop_scale=0.8 --augment_rotation_degrees=5 \
         --augment_brightness=0.1 --augment_contrast=0.1
@@ -30,7 +30,7 @@ class AugmentConfig:
     def __post_init__(self):
         checks = (
             ("augment_crop_scale", 0.0 < self.augment_crop_scale <= 1.0, "in (0, 1]"),
-            ("augment_rotation_degrees", 0.0 <= self.augment_rotation_degrees <= 45.0, "in [0, 45]"),
+            ("augment_rotation_degrees", 0 <= self.augment_rotation_degrees <= 45, "in [0, 45]"),
             ("augment_brightness", 0.0 <= self.augment_brightness <= 1.0, "in [0, 1]"),
             ("augment_contrast", 0.0 <= self.augment_contrast < 1.0, "in [0, 1)"),
         )
@@ -96,7 +96,9 @@ def augment_clip(frames, seed, config: AugmentConfig):
 
     frames = tf.convert_to_tensor(frames)
     if frames.dtype != tf.uint8 or frames.shape.rank != 4:
-        raise ValueError(f"expected a uint8 clip (T, H, W, 3), got {frames.dtype.name} {frames.shape}")
+        raise ValueError(
+            f"expected a uint8 clip (T, H, W, 3), got {frames.dtype.name} {frames.shape}"
+        )
     u = tf.random.stateless_uniform([7], seed=seed)
     x = tf.cast(frames, tf.float32)
     x = _warp(x, _affine(tf.shape(frames), u, config))

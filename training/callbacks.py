@@ -55,7 +55,8 @@ class BestEpoch(keras.callbacks.Callback):
             self.state.best_accuracy.assign(float(accuracy))
             self.state.best_epoch.assign(number)
             self.model.save(self.path)
-            log.info("Epoch %d: best validation top-1 so far, %.4f: %s", number, accuracy, self.path)
+            log.info("Epoch %d: best validation top-1 so far, %.4f: %s", number, accuracy,
+                     self.path)  # fmt: skip
         if self.patience and stop_early(number, int(self.state.best_epoch.numpy()), self.patience):
             log.info(
                 "Early stopping after epoch %d: no better validation top-1 for %d epochs since "

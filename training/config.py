@@ -134,6 +134,21 @@ def changed_state_settings(old: dict, new: dict) -> list[str]:
 
 def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     """Defines the trainer's flags; called by `python -m training` only (flags live at the edge)."""
+    _define_data_flags(fv)
+    _define_epoch_flags(fv)
+    _define_optimization_flags(fv)
+    _define_run_flags(fv)
+    augment.define_flags(fv)
+    flags.mark_flags_as_required(["tfrecord_glob", "model_dir"], flag_values=fv)
+    flags.register_validator(
+        "learning_rate",
+        lambda v: v > 0 and math.isfinite(v),
+        message="--learning_rate must be a finite number > 0",
+        flag_values=fv,
+    )
+
+
+def _define_data_flags(fv: flags.FlagValues) -> None:
     d = TrainConfig
     flags.DEFINE_string(
         "tfrecord_glob",
@@ -156,6 +171,18 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
         "Ctrl-C resumes from it; a larger --epochs continues a finished run.",
         flag_values=fv,
     )
+    flags.DEFINE_boolean(
+        "skip_corrupt",
+        d.skip_corrupt,
+        "Read every shard first and leave out the records of a damaged shard (bad CRC, cut "
+        "file) from the damage on, with a warning counting them; default: stop with an error "
+        "naming the shard and the byte offset.",
+        flag_values=fv,
+    )
+
+
+def _define_epoch_flags(fv: flags.FlagValues) -> None:
+    d = TrainConfig
     flags.DEFINE_integer(
         "batch_size",
         d.batch_size,
@@ -179,7 +206,6 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
         lower_bound=0,
         flag_values=fv,
     )
-    flags.DEFINE_float("learning_rate", d.learning_rate, "Adam learning rate.", flag_values=fv)
     flags.DEFINE_integer(
         "shuffle_buffer",
         d.shuffle_buffer,
@@ -191,33 +217,6 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_integer(
         "seed", d.seed, "Seed of weight initialization, dropout and shuffling.", flag_values=fv
     )
-    flags.DEFINE_enum(
-        "strategy",
-        d.strategy,
-        list(STRATEGIES),
-        "auto: mirrored over all GPUs when more than one is visible, else one device. "
-        "multi_worker: MultiWorkerMirroredStrategy over the hosts in TF_CONFIG.",
-        flag_values=fv,
-    )
-    flags.DEFINE_enum(
-        "mixed_precision",
-        d.mixed_precision,
-        list(MIXED_PRECISION),
-        "Keras dtype policy; mixed_float16 for GPUs with tensor cores, mixed_bfloat16 for TPUs "
-        "and recent CPUs/GPUs. The output layer stays float32.",
-        flag_values=fv,
-    )
-    flags.DEFINE_boolean(
-        "jit_compile", d.jit_compile, "Compile the train step with XLA.", flag_values=fv
-    )
-    flags.DEFINE_integer(
-        "checkpoint_every_steps",
-        d.checkpoint_every_steps,
-        "Back up the training state every N steps (and at every epoch end) so a killed run "
-        "resumes there; 0 = epoch ends only.",
-        lower_bound=0,
-        flag_values=fv,
-    )
     flags.DEFINE_string(
         "cache",
         d.cache,
@@ -225,29 +224,11 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
         "a local file prefix.",
         flag_values=fv,
     )
-    flags.DEFINE_integer(
-        "verbose",
-        d.verbose,
-        "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.",
-        lower_bound=0,
-        upper_bound=2,
-        flag_values=fv,
-    )
-    flags.DEFINE_boolean(
-        "skip_corrupt",
-        d.skip_corrupt,
-        "Read every shard first and leave out the records of a damaged shard (bad CRC, cut "
-        "file) from the damage on, with a warning counting them; default: stop with an error "
-        "naming the shard and the byte offset.",
-        flag_values=fv,
-    )
-    flags.DEFINE_boolean(
-        "deterministic",
-        d.deterministic,
-        "Deterministic TensorFlow ops: the same seed and data give the same losses on the same "
-        "kind of device (slower on GPU).",
-        flag_values=fv,
-    )
+
+
+def _define_optimization_flags(fv: flags.FlagValues) -> None:
+    d = TrainConfig
+    flags.DEFINE_float("learning_rate", d.learning_rate, "Adam learning rate.", flag_values=fv)
     flags.DEFINE_enum(
         "lr_schedule",
         d.lr_schedule,
@@ -282,12 +263,50 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
         lower_bound=0,
         flag_values=fv,
     )
-    augment.define_flags(fv)
-    flags.mark_flags_as_required(["tfrecord_glob", "model_dir"], flag_values=fv)
-    flags.register_validator(
-        "learning_rate",
-        lambda v: v > 0 and math.isfinite(v),
-        message="--learning_rate must be a finite number > 0",
+    flags.DEFINE_enum(
+        "mixed_precision",
+        d.mixed_precision,
+        list(MIXED_PRECISION),
+        "Keras dtype policy; mixed_float16 for GPUs with tensor cores, mixed_bfloat16 for TPUs "
+        "and recent CPUs/GPUs. The output layer stays float32.",
+        flag_values=fv,
+    )
+    flags.DEFINE_boolean(
+        "jit_compile", d.jit_compile, "Compile the train step with XLA.", flag_values=fv
+    )
+
+
+def _define_run_flags(fv: flags.FlagValues) -> None:
+    d = TrainConfig
+    flags.DEFINE_enum(
+        "strategy",
+        d.strategy,
+        list(STRATEGIES),
+        "auto: mirrored over all GPUs when more than one is visible, else one device. "
+        "multi_worker: MultiWorkerMirroredStrategy over the hosts in TF_CONFIG.",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "checkpoint_every_steps",
+        d.checkpoint_every_steps,
+        "Back up the training state every N steps (and at every epoch end) so a killed run "
+        "resumes there; 0 = epoch ends only.",
+        lower_bound=0,
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "verbose",
+        d.verbose,
+        "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.",
+        lower_bound=0,
+        upper_bound=2,
+        flag_values=fv,
+    )
+    flags.DEFINE_boolean(
+        "deterministic",
+        d.deterministic,
+        "Deterministic TensorFlow ops: the same seed and data give the same losses on the same "
+        "kind of device (slower on GPU).",
         flag_values=fv,
     )
 

@@ -48,22 +48,7 @@ def evaluate(
 
     model, labels, info = run_folder.load_run(model_dir, checkpoint)
     source = input_pipeline.open_source(tfrecord_glob, skip_corrupt)
-    where = f"{source.folders[0]}/dataset.json"
-    if source.info.schema_version != info.schema_version:
-        raise ValueError(
-            f"{where}: schema version {source.info.schema_version}, the run's is "
-            f"{info.schema_version}"
-        )
-    if source.info.clip.frame_shape != info.clip.frame_shape:
-        raise ValueError(
-            f"{where}: clips {source.info.clip.frame_shape}, but the model in {model_dir} takes "
-            f"{info.clip.frame_shape}"
-        )
-    if list(source.labels) != labels:
-        raise ValueError(
-            f"{source.folders[0]}/labels.txt ({len(source.labels)} classes) differs from "
-            f"{model_dir}/labels.txt ({len(labels)} classes)"
-        )
+    check_same_dataset(source, info, labels, model_dir)
     input_pipeline.check_shards(source)
     data = input_pipeline.make_dataset(
         source.files, source.info, batch_size, training=False, record_limits=source.record_limits
@@ -102,6 +87,26 @@ def evaluate(
         "checkpoint": checkpoint,
     }
     return metrics
+
+
+def check_same_dataset(source, info, labels: list[str], model_dir: str) -> None:
+    """The shards must be of the run's schema version, clip shape and labels.txt."""
+    where = f"{source.folders[0]}/dataset.json"
+    if source.info.schema_version != info.schema_version:
+        raise ValueError(
+            f"{where}: schema version {source.info.schema_version}, the run's is "
+            f"{info.schema_version}"
+        )
+    if source.info.clip.frame_shape != info.clip.frame_shape:
+        raise ValueError(
+            f"{where}: clips {source.info.clip.frame_shape}, but the model in {model_dir} takes "
+            f"{info.clip.frame_shape}"
+        )
+    if list(source.labels) != labels:
+        raise ValueError(
+            f"{source.folders[0]}/labels.txt ({len(source.labels)} classes) differs from "
+            f"{model_dir}/labels.txt ({len(labels)} classes)"
+        )
 
 
 def main(argv):

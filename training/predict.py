@@ -294,6 +294,12 @@ def define_flags(fv=None) -> None:
         flag_values=fv,
     )
     flags.mark_flags_as_required(["model_dir", "video"], flag_values=fv)
+    _register_validators(fv)
+
+
+def _register_validators(fv) -> None:
+    """Bad --fps, --crop_bbox or frame ranges are refused when the flags are parsed."""
+    from absl import flags
 
     def check(parse):
         def validator(value):

@@ -61,10 +61,11 @@ def test_label_smoothing_loss():
 
 def test_multi_worker_without_a_cluster_trains_on_this_machine(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    assert not isinstance(make_strategy("multi_worker"), tf.distribute.MultiWorkerMirroredStrategy)
-    one = json.dumps({"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 0}})
-    monkeypatch.setenv("TF_CONFIG", one)
-    assert not isinstance(make_strategy("multi_worker"), tf.distribute.MultiWorkerMirroredStrategy)
+    multi_worker = tf.distribute.MultiWorkerMirroredStrategy
+    assert not isinstance(make_strategy("multi_worker"), multi_worker)
+    one = {"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(one))
+    assert not isinstance(make_strategy("multi_worker"), multi_worker)
     for bad, message in [("{oops", "not JSON"), ('{"cluster": {}}', "'cluster' and 'task'"),
                          ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}',
                           "not one of the cluster")]:  # fmt: skip
