@@ -63,9 +63,19 @@ def quiet_logs() -> None:
     handler = absl_logging.get_absl_handler()
     if not any(isinstance(f, OwnLinesOnly) for f in handler.filters):
         handler.addFilter(OwnLinesOnly())
+    # Plain lines ("warning: ..."); absl's prefix (time, thread, file:line) comes with debug.
+    handler.setFormatter(PlainLines())
     for name in FRAMEWORK_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module=FRAMEWORK_MODULES)
+
+
+class PlainLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            message = f"{record.levelname.lower()}: {message}"
+        return message
 
 
 class OwnLinesOnly(logging.Filter):
