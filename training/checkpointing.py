@@ -26,6 +26,7 @@ class TrainState:
             model.optimizer.build(model.trainable_variables)
         self.model = model
         self.directory = directory
+        self.every_steps = every_steps
         # Validation top-1 of the best epoch so far (-1: none yet) and that epoch (1-based).
         self.best_accuracy = tf.Variable(-1.0, dtype=tf.float64, trainable=False)
         self.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -35,12 +36,10 @@ class TrainState:
             best_accuracy=self.best_accuracy,
             best_epoch=self.best_epoch,
         )
+        # Checkpoints are named by the optimizer's step; `save` picks the steps (multiples of
+        # every_steps, so a resumed run saves at the same steps as an uninterrupted one).
         self.manager = tf.train.CheckpointManager(
-            self.checkpoint,
-            directory,
-            max_to_keep=2,
-            step_counter=model.optimizer.iterations,
-            checkpoint_interval=every_steps or None,
+            self.checkpoint, directory, max_to_keep=2, step_counter=model.optimizer.iterations
         )
 
     @property
@@ -63,8 +62,12 @@ class TrainState:
         return self.step
 
     def save(self, force: bool = False) -> str | None:
-        """Writes a checkpoint named by the step: always if `force`, else every `every_steps`."""
-        return self.manager.save(checkpoint_number=self.step, check_interval=not force)
+        """Writes a checkpoint named by the step if `force` or the step is a multiple of
+        `every_steps` (0: only when forced); returns its path, or None."""
+        step = self.step
+        if not force and (not self.every_steps or step % self.every_steps):
+            return None
+        return self.manager.save(checkpoint_number=step)
 
 
 def latest_step(directory: str) -> int | None:

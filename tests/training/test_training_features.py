@@ -156,3 +156,32 @@ def test_early_stopping_stops_and_a_rerun_trains_no_further(tmp_path, data_dir):
 def test_early_stopping_needs_validation():
     with pytest.raises(ValueError, match="--early_stopping_patience needs --val_tfrecord_glob"):
         TrainConfig("x", "y", early_stopping_patience=3)
+
+
+def test_checkpoints_every_n_steps_and_at_epoch_ends(tmp_path):
+    from training.callbacks import SaveCheckpoints
+    from training.checkpointing import TrainState, latest_step
+
+    for every, expected in [(0, [4, 8]), (3, [3, 4, 6, 8])]:
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        folder = str(tmp_path / f"every{every}")
+        state = TrainState(model, folder, every_steps=every)
+        written = []
+
+        class Record(keras.callbacks.Callback):  # runs after SaveCheckpoints
+            def on_train_batch_end(self, batch, logs=None):
+                self.note()
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.note()
+
+            def note(self):
+                step = latest_step(folder)
+                if step is not None and step not in written:
+                    written.append(step)
+
+        x = np.zeros((8, 2), np.float32)
+        model.fit(x, x[:, :1], batch_size=2, epochs=2, verbose=0, shuffle=False,
+                  callbacks=[SaveCheckpoints(state, steps_per_epoch=4), Record()])  # fmt: skip
+        assert written == expected, every
