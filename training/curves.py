@@ -3,6 +3,7 @@ r"""Training curves of a run folder: loss and accuracy per epoch, train and vali
     python -m training.curves --model_dir=RUN --out=curves.png
 
 Reads RUN/metrics.csv: one row per epoch, numbered from 1 (training.callbacks.MetricsCsv).
+--verbosity=debug shows TensorFlow's own logs and full tracebacks.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@
 
 Prints the metrics and writes them to RUN/eval_<split>.json (or --output). --checkpoint=best
 evaluates the epoch with the best validation top-1 (RUN/best.keras) instead of the last one.
+--verbosity=debug shows TensorFlow's own logs and full tracebacks.
 """
 
 from __future__ import annotations

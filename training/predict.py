@@ -7,6 +7,7 @@
 --frame_start/--frame_end count the file's own frames unless --fps gives the rate they are counted
 at (WLASL's JSON says 25); a clip from a WLASL JSON is only reproduced exactly with its fps.
 --checkpoint=best uses the epoch with the best validation top-1 (RUN/best.keras).
+--verbosity=debug shows TensorFlow's own logs and full tracebacks.
 """
 
 from __future__ import annotations
