@@ -3,7 +3,7 @@
     python scripts/benchmark.py preprocess --json_out=build/bench/preprocess.json
     python scripts/benchmark.py input --json_out=build/bench/input.json
     python scripts/benchmark.py train --json_out=build/bench/train.json
-    KERAS_BACKEND=jax python scripts/benchmark.py gpu --json_out=build/bench/gpu.json  # or gpu_proxy.py
+    KERAS_BACKEND=jax python scripts/benchmark.py gpu --json_out=build/bench/gpu.json  # = gpu_proxy
     python scripts/benchmark.py train --tiny     # seconds: small shapes, a check that it runs
 
 Each prints its tables and writes every measurement to --json_out (default build/bench/NAME.json).
