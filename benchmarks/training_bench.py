@@ -1,8 +1,8 @@
-"""Input-pipeline, training and GPU-proxy benchmarks: each stage against its floor and the original.
+"""Input-pipeline and training benchmarks: each stage against its floor and the original.
 
 Every figure is a ratio of two measurements taken side by side in one run (interleaved, repeated,
-medians). TensorFlow is imported inside the functions that use it: `run_gpu` runs under
-KERAS_BACKEND=jax on machines without TensorFlow. Entry point: `python scripts/benchmark.py`.
+medians). The GPU proxy, which must run without TensorFlow, is benchmarks.gpu_proxy.
+Entry point: `python scripts/benchmark.py`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,7 @@ from benchmarks.common import format_table, machine_info, median, ratio, ratio_r
 log = logging.getLogger(__name__)
 
 # The original approach: 1 s a step at batch 2 on a GPU (10,255 s an epoch), decoding in the loop.
-ORIGINAL_CLIPS_PER_S = 2.0
-GPU_TARGET_CLIPS_PER_S = 1000.0
 BATCH_SIZES = (2, 8, 32)
-GPU_BATCH_SIZES = (2, 4, 8, 16, 32, 64, 128, 256)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +109,16 @@ def pipeline_dataset(data: BenchData, batch_size: int):
 
     return input_pipeline.make_dataset(
         data.files, data.info, batch_size, training=True, shuffle_buffer=256, seed=0
+    )
+
+
+def float_pipeline_dataset(data: BenchData, batch_size: int):
+    """The pipeline as it was before uint8 went into the model: float32 in [0, 1] per batch."""
+    import tensorflow as tf
+
+    return pipeline_dataset(data, batch_size).map(
+        lambda frames, label: (tf.image.convert_image_dtype(frames, tf.float32), label),
+        num_parallel_calls=tf.data.AUTOTUNE,
     )
 
 
@@ -275,6 +282,9 @@ def _run_input(config: TrainBenchConfig, workdir: str) -> dict:
         rounds.append(
             {
                 "pipeline": clips_per_s(pipeline_dataset(data, batch), num_clips, batch),
+                "pipeline_float": clips_per_s(
+                    float_pipeline_dataset(data, batch), num_clips, batch
+                ),
                 "decode_jpeg": clips_per_s(floor_ds, num_clips, batch),
                 "original_generator": original_input_clips_per_s(
                     data, batch, max(8, num_clips // 10)
@@ -285,13 +295,17 @@ def _run_input(config: TrainBenchConfig, workdir: str) -> dict:
     result["rounds"] = rounds
     rates = {k: median(r[k] for r in rounds) for k in rounds[0]}
     result["throughput"] = {
-        "input pipeline (read, parse, decode, batch)": rates["pipeline"],
+        "input pipeline (read, parse, decode, batch; uint8 out)": rates["pipeline"],
+        "same + float32 conversion (the pipeline before uint8 input)": rates["pipeline_float"],
         "tf.io.decode_jpeg alone, frames in memory": rates["decode_jpeg"],
         "original generator (decord + resize per step)": rates["original_generator"],
         "trainer consumes (train step, batch 2, CPU)": rates["train_step"],
     }
     result["ratios"] = {
-        "input pipeline / decode_jpeg alone": ratio(rates["pipeline"], rates["decode_jpeg"], 0.8),
+        "input pipeline / decode_jpeg alone": ratio(rates["pipeline"], rates["decode_jpeg"], 0.9),
+        "float32 pipeline (before) / decode_jpeg alone": ratio(
+            rates["pipeline_float"], rates["decode_jpeg"]
+        ),
         "input pipeline / trainer consumption": ratio(rates["pipeline"], rates["train_step"], 20),
         "input pipeline / original generator": ratio(
             rates["pipeline"], rates["original_generator"]
@@ -392,167 +406,6 @@ def _run_train(config: TrainBenchConfig, workdir: str) -> dict:
     return result
 
 
-# -------------------------------------------------------------------------------------- gpu
-@dataclasses.dataclass(frozen=True)
-class GpuBenchConfig:
-    tiny: bool = False
-    batch_sizes: tuple[int, ...] | None = None
-    repeats: int = 3
-    num_classes: int = 100  # WLASL100: the subset the original was trained on
-    min_seconds: float = 1.0  # each timed measurement runs at least this long
-
-    @property
-    def batches(self) -> tuple[int, ...]:
-        return self.batch_sizes or ((2, 4) if self.tiny else GPU_BATCH_SIZES)
-
-    @property
-    def clip_shape(self) -> tuple[int, int]:
-        return (4, 46) if self.tiny else (20, 150)
-
-
-def jax_train_step(model, learning_rate: float):
-    """The network's train step as one jitted JAX function (Keras' stateless API).
-
-    Same loss and optimizer as training.model.compile_model; state is donated so the update
-    happens in place on the device.
-    """
-    import jax
-    import keras
-
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
-    optimizer.build(model.trainable_variables)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
-
-    def compute_loss(trainable, non_trainable, x, y):
-        y_pred, non_trainable = model.stateless_call(trainable, non_trainable, x, training=True)
-        return loss_fn(y, y_pred), non_trainable
-
-    grad_fn = jax.value_and_grad(compute_loss, has_aux=True)
-
-    @functools.partial(jax.jit, donate_argnums=0)
-    def step(state, x, y):
-        trainable, non_trainable, opt_vars = state
-        (loss, non_trainable), grads = grad_fn(trainable, non_trainable, x, y)
-        trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
-        return (trainable, non_trainable, opt_vars), loss
-
-    state = (
-        [v.value for v in model.trainable_variables],
-        [v.value for v in model.non_trainable_variables],
-        [v.value for v in optimizer.variables],
-    )
-    return step, state
-
-
-def time_gpu_setting(config: GpuBenchConfig, batch_size: int, precision: str) -> dict:
-    """clips/s of the train step on clips already in device memory (median of `repeats`)."""
-    import jax
-    import keras
-
-    from training.model import LEARNING_RATE, build_model
-
-    frames, size = config.clip_shape
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        keras.utils.set_random_seed(0)
-        model = build_model(config.num_classes, frames, size)
-    finally:
-        keras.config.set_dtype_policy(previous)
-    step, state = jax_train_step(model, LEARNING_RATE)
-    kx, ky = jax.random.split(jax.random.PRNGKey(0))
-    x = jax.random.uniform(kx, (batch_size, frames, size, size, 3), dtype="float32")
-    y = jax.random.randint(ky, (batch_size,), 0, config.num_classes)
-    compile_started = time.perf_counter()
-    state, loss = step(state, x, y)
-    loss.block_until_ready()
-    compile_seconds = time.perf_counter() - compile_started
-    state, loss = step(state, x, y)
-    loss.block_until_ready()
-    # Steps per measurement: enough for min_seconds, from the time of one warm step.
-    one = time.perf_counter()
-    state, loss = step(state, x, y)
-    loss.block_until_ready()
-    one = time.perf_counter() - one
-    steps = max(3, int(config.min_seconds / max(one, 1e-6)))
-    rates = []
-    for _ in range(config.repeats):
-        started = time.perf_counter()
-        for _ in range(steps):
-            state, loss = step(state, x, y)
-        loss.block_until_ready()
-        rates.append(steps * batch_size / (time.perf_counter() - started))
-    if not np.isfinite(float(loss)):
-        raise FloatingPointError(f"loss became {float(loss)} at batch {batch_size} {precision}")
-    return {
-        "clips_per_s": median(rates),
-        "steps": steps,
-        "compile_seconds": compile_seconds,
-        "loss": float(loss),
-    }
-
-
-def run_gpu(config: GpuBenchConfig) -> dict:
-    """The network's train step under Keras' JAX backend, batch 2..256, float32 and bfloat16."""
-    import keras
-
-    if keras.backend.backend() != "jax":
-        raise ValueError(
-            f"the gpu benchmark needs KERAS_BACKEND=jax (Keras is on {keras.backend.backend()!r});"
-            " run: KERAS_BACKEND=jax python scripts/benchmark.py gpu"
-        )
-    import jax
-
-    started = time.perf_counter()
-    device = jax.devices()[0]
-    result = {
-        "benchmark": "gpu",
-        "tiny": config.tiny,
-        "machine": machine_info(),
-        "config": dataclasses.asdict(config),
-        "device": {
-            "platform": device.platform,
-            "kind": getattr(device, "device_kind", str(device)),
-            "count": jax.device_count(),
-        },
-        "versions": {"jax": jax.__version__, "keras": keras.__version__},
-        "proxy_for": "the TensorFlow trainer's train step (same network, loss, optimizer)",
-        "original_clips_per_s": ORIGINAL_CLIPS_PER_S,
-    }
-    rows = []
-    for precision, label in (("float32", "float32"), ("mixed_bfloat16", "bfloat16")):
-        for batch_size in config.batches:
-            entry = {"batch_size": batch_size, "precision": label}
-            try:
-                entry.update(time_gpu_setting(config, batch_size, precision))
-                entry["x_original"] = entry["clips_per_s"] / ORIGINAL_CLIPS_PER_S
-            except Exception as e:  # noqa: BLE001 - out of memory at a large batch is a result
-                log.warning("batch %d %s failed: %s", batch_size, label, e)
-                entry["clips_per_s"] = float("nan")
-                entry["x_original"] = float("nan")
-                entry["error"] = f"{type(e).__name__}: {str(e)[:300]}"
-            rows.append(entry)
-            log.info("gpu %s", entry)
-    result["results"] = rows
-    finite = [r for r in rows if np.isfinite(r["clips_per_s"])]
-    best = max(finite, key=lambda r: r["clips_per_s"]) if finite else None
-    result["best"] = best
-    if best:
-        on_gpu = device.platform == "gpu"
-        result["ratios"] = {
-            f"best ({best['batch_size']}, {best['precision']}) / original 2 clips/s": ratio(
-                best["clips_per_s"], ORIGINAL_CLIPS_PER_S
-            ),
-            "best clips/s vs the 1,000 clips/s goal (H100)": ratio(
-                best["clips_per_s"], GPU_TARGET_CLIPS_PER_S, 1.0 if on_gpu else None
-            ),
-        }
-    else:
-        result["ratios"] = {}
-    result["seconds"] = time.perf_counter() - started
-    return result
-
-
 # ----------------------------------------------------------------------------------- reports
 def _header(result: dict, what: str) -> str:
     m = result["machine"]
@@ -603,31 +456,5 @@ def report_train(result: dict) -> str:
                 ["batch", "mixed_precision", "jit_compile", "clips/s (fit on pipeline)", "error"],
                 sweep_rows,
             ),
-        ]
-    )
-
-
-def report_gpu(result: dict) -> str:
-    d = result["device"]
-    rows = [
-        [
-            r["batch_size"],
-            r["precision"],
-            r["clips_per_s"],
-            r["x_original"],
-            r.get("error", "")[:60],
-        ]
-        for r in result["results"]
-    ]
-    return "\n".join(
-        [
-            f"gpu proxy benchmark ({'tiny' if result['tiny'] else 'full'}): Keras "
-            f"{result['versions']['keras']} on JAX {result['versions']['jax']}, device "
-            f"{d['kind']} ({d['platform']}, {d['count']} visible); train step on clips in device "
-            "memory; a proxy for the TensorFlow trainer",
-            "",
-            format_table(["ratio", "value", "target"], ratio_rows(result["ratios"])),
-            "",
-            format_table(["batch", "precision", "clips/s", "x original (2 clips/s)", "error"], rows),
         ]
     )

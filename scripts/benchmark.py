@@ -3,7 +3,7 @@
     python scripts/benchmark.py preprocess --json_out=build/bench/preprocess.json
     python scripts/benchmark.py input --json_out=build/bench/input.json
     python scripts/benchmark.py train --json_out=build/bench/train.json
-    KERAS_BACKEND=jax python scripts/benchmark.py gpu --json_out=build/bench/gpu.json
+    KERAS_BACKEND=jax python scripts/benchmark.py gpu --json_out=build/bench/gpu.json  # = gpu_proxy
     python scripts/benchmark.py shared --json_out=build/bench/shared.json  # clips of one video
     python scripts/benchmark.py train --tiny     # seconds: small shapes, a check that it runs
 
@@ -47,10 +47,12 @@ def main(argv=None) -> int:
     if args.stage == "gpu":
         # Keras picks its backend once, at import: JAX unless the caller chose otherwise.
         os.environ.setdefault("KERAS_BACKEND", "jax")
-        from benchmarks import training_bench as tb
+        from benchmarks import gpu_proxy
 
-        result = tb.run_gpu(tb.GpuBenchConfig(tiny=args.tiny, batch_sizes=batches, **extra))
-        text = tb.report_gpu(result)
+        result = gpu_proxy.run_gpu(
+            gpu_proxy.GpuBenchConfig(tiny=args.tiny, batch_sizes=batches, **extra)
+        )
+        text = gpu_proxy.report_gpu(result)
     elif args.stage == "shared":
         from benchmarks import shared_video_bench as sb
 

@@ -9,8 +9,6 @@ import importlib.util
 import json
 import math
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -90,36 +88,3 @@ def test_train(tmp_path, capsys):
     for s in result["sweep"]:
         assert "error" in s or (math.isfinite(s["clips_per_s"]) and s["clips_per_s"] > 0), s
     assert "mixed_bfloat16" in printed
-
-
-def test_gpu_refuses_the_tensorflow_backend():
-    import keras
-
-    from benchmarks import training_bench as benchmark
-
-    if keras.backend.backend() == "jax":
-        pytest.skip("Keras already runs on JAX in this process")
-    with pytest.raises(ValueError, match="KERAS_BACKEND=jax"):
-        benchmark.run_gpu(benchmark.GpuBenchConfig(tiny=True))
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("jax") is None,
-    reason="jax is not installed here: the gpu subcommand runs Keras on JAX (BENCHMARKS.md)",
-)
-def test_gpu(tmp_path):
-    json_out = tmp_path / "gpu.json"
-    env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=REPO)
-    done = subprocess.run(
-        [sys.executable, SCRIPT, "gpu", "--tiny", f"--json_out={json_out}"],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(json_out.read_text())
-    assert {(r["batch_size"], r["precision"]) for r in result["results"]} == {
-        (b, p) for b in (2, 4) for p in ("float32", "bfloat16")
-    }
-    for r in result["results"]:
-        assert math.isfinite(r["clips_per_s"]) and r["clips_per_s"] > 0, r
-    assert "proxy" in done.stdout

@@ -14,7 +14,10 @@ import tarfile
 import zipfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-JUNK = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis")
+JUNK = (
+    ".git", ".venv", ".whl", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
+    ".hypothesis",
+)  # fmt: skip
 BUILD = """
 import sys
 from setuptools import build_meta
