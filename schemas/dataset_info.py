@@ -10,9 +10,8 @@ import json
 import posixpath
 from typing import Any
 
-import tensorflow as tf
-
 from schemas.features import SCHEMA_VERSION, ClipSchema
+from schemas.lazy_tf import tensorflow as tf
 
 DATASET_JSON = "dataset.json"
 LABELS_TXT = "labels.txt"
