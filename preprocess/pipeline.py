@@ -199,6 +199,11 @@ def plan_split_shards(
         yield index, (split, position % n, n, position)
 
 
+def shard_lengths(examples: int, num_shards: int) -> list[int]:
+    """Records in each shard of a split, as `plan_split_shards` deals them (position % shards)."""
+    return [len(range(shard, examples, num_shards)) for shard in range(num_shards)]
+
+
 class WriteShardFn(beam.DoFn):
     """Writes one shard under a temporary name and renames it, so a shard that exists is whole.
 
