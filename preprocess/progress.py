@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import os
+import shutil
 import threading
 import time
 from typing import TextIO
@@ -138,6 +139,7 @@ class ProgressDisplay:
         self._bar = None
         self._start = time.monotonic()
         self._last_log = self._start
+        self._first: tuple[float, int] | None = None  # (time, clips done) when clips first showed
 
     def external_write(self):
         """Context manager around writing another line to `out`."""
@@ -158,12 +160,13 @@ class ProgressDisplay:
                 self._bar = tqdm(
                     total=self._total,
                     file=self._out,
-                    unit="clip",
-                    dynamic_ncols=True,
+                    unit=" clips",
+                    # A terminal that reports no width (a pty under `script`, some CI) gets 100.
+                    ncols=shutil.get_terminal_size((100, 24)).columns or 100,
                     mininterval=self._refresh_s,
                     smoothing=0.1,
-                    bar_format="decoding {n_fmt}/{total_fmt} clips |{bar:20}| {rate_fmt}, "
-                    "{remaining} left, {postfix}",
+                    bar_format="decoding {n_fmt}/{total_fmt} clips |{bar:20}| {rate_noinv_fmt}, "
+                    "{remaining} left{postfix}",
                     postfix=failures_text(self._reader.failures),
                 )
         self._thread = threading.Thread(target=self._loop, name="progress", daemon=True)
@@ -193,11 +196,13 @@ class ProgressDisplay:
     def _update(self, final: bool) -> None:
         added = self._reader.poll()
         now = time.monotonic()
+        if added and self._first is None:
+            self._first = (now, self._reader.done)
         if self._bar is not None:
             with self._lock:
                 postfix = failures_text(self._reader.failures)
-                if self._reader.done >= self._total:
-                    postfix += "; writing shards" if not final else ""
+                if self._reader.done >= self._total and not final:
+                    postfix += "; writing shards"
                 self._bar.set_postfix_str(postfix, refresh=False)
                 if added:
                     self._bar.update(added)
@@ -207,15 +212,19 @@ class ProgressDisplay:
         if final or now - self._last_log >= self._log_every_s:
             self._last_log = now
             with self._lock:
-                self._out.write(self.line(now - self._start) + "\n")
+                self._out.write(self.line(now, final) + "\n")
                 self._out.flush()
 
-    def line(self, elapsed: float) -> str:
-        """The non-terminal line: done/total, rate, time left, failures."""
+    def line(self, now: float, final: bool = False) -> str:
+        """The non-terminal line: done/total, clips/s, time left, failures."""
         done = self._reader.done
-        rate = done / elapsed if elapsed > 0 else 0.0
-        left = _interval((self._total - done) / rate) if rate > 0 else "?"
-        return (
-            f"decoded {done}/{self._total} clips, {rate:.2f} clips/s, {left} left, "
-            f"{failures_text(self._reader.failures)}"
-        )
+        failures = failures_text(self._reader.failures)
+        if final:
+            return f"decoded {done}/{self._total} clips in {_interval(now - self._start)}, {failures}"
+        rate, left = 0.0, "?"
+        if self._first is not None and now > self._first[0]:
+            # Counted from the first clip seen: worker start-up says nothing about what is left.
+            rate = (done - self._first[1]) / (now - self._first[0])
+            if rate > 0:
+                left = _interval((self._total - done) / rate)
+        return f"decoded {done}/{self._total} clips, {rate:.2f} clips/s, {left} left, {failures}"
