@@ -131,11 +131,13 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m preprocess",
         description="Decode sign-language clips into sharded TFRecords (Apache Beam).",
-        epilog="Any other --flag must be an Apache Beam pipeline option, passed to Beam: --runner "
-        "(default: local), --direct_running_mode, --direct_num_workers, --project, --region, "
-        "--temp_location, --setup_file, --num_workers, --machine_type, --experiments, ... "
-        f"All of them: {BEAM_OPTIONS_URL}. Anything else is refused (exit 2). See BUILD.md for "
-        "Dataflow, Flink and Spark commands.",
+        epilog="Any other --flag must be an Apache Beam pipeline option and goes to Beam:\n"
+        "  --runner (default: a local run, offline), --direct_running_mode (default: in_memory\n"
+        f"  under {IN_MEMORY_MAX_CLIPS} clips, else multi_processing), --direct_num_workers "
+        "(default: 1 in_memory,\n  else one per core), --project, --region, --temp_location, "
+        "--setup_file,\n  --num_workers, --machine_type, --experiments, ... All of them:\n"
+        f"  {BEAM_OPTIONS_URL}\n"
+        "Anything else is refused (exit 2). BUILD.md has Dataflow, Flink and Spark commands.",
         formatter_class=_HelpFormatter,
         allow_abbrev=False,  # a prefix of a flag is a typo here, not a shorthand
     )
