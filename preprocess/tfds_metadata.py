@@ -16,8 +16,8 @@ from schemas.lazy_tf import tensorflow as tf
 from preprocess.pipeline import shard_lengths
 
 # Files TFDS writes into the folder (cleaned by --overwrite with the rest of a run's files).
-TFDS_FILES = ("dataset_info.json", "features.json")
-TFDS_FILE_SUFFIX = ".labels.txt"  # label.labels.txt: the ClassLabel's names
+TFDS_FILES = info_files.TFDS_FILES
+TFDS_FILE_SUFFIX = info_files.TFDS_LABELS_SUFFIX  # label.labels.txt: the ClassLabel's names
 
 
 def unreadable_reason(info: info_files.DatasetInfo) -> str | None:

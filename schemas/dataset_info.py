@@ -17,6 +17,20 @@ DATASET_JSON = "dataset.json"
 LABELS_TXT = "labels.txt"
 ERRORS_JSONL = "errors.jsonl"
 COMPRESSIONS = ("", "GZIP")
+# What tfds.folder_dataset.write_metadata puts beside the shards (preprocess/tfds_metadata.py):
+# two files and the ClassLabel's names, `<feature>.labels.txt`.
+TFDS_FILES = ("dataset_info.json", "features.json")
+TFDS_LABELS_SUFFIX = ".labels.txt"
+
+
+def is_side_file(name: str) -> bool:
+    """Whether a file name in an output folder is one of the files beside the shards (ours, TFDS's,
+    or a hidden one: a shard being written, a run's marker) that a glob like 'OUT/*' also matches."""
+    return (
+        name in (DATASET_JSON, LABELS_TXT, ERRORS_JSONL, *TFDS_FILES)
+        or name.endswith(TFDS_LABELS_SUFFIX)
+        or name.startswith(".")
+    )
 
 
 def shard_name(split: str, index: int, num_shards: int, compression: str = "") -> str:

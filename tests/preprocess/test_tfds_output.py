@@ -71,6 +71,14 @@ def test_builder_from_directory_reads_our_shards(jpeg_out):
                 and n != ".preprocess-started.json"], "staged and temporary files are gone"  # fmt: skip
 
 
+def test_our_trainer_still_reads_the_folder_with_tfds_files_beside_the_shards(jpeg_out):
+    from training import input_pipeline
+
+    assert (jpeg_out / "features.json").exists() and (jpeg_out / "label.labels.txt").exists()
+    total = sum(e["examples"] for e in dataset_info.read_dataset_info(str(jpeg_out)).splits.values())
+    assert input_pipeline.open_source(f"{jpeg_out}/*").num_examples == total
+
+
 def test_raw_frames_read_the_same(data, tmp_path):
     out = tmp_path / "raw"
     _run(data, out, "--frame_encoding=raw", "--splits=val", "--size=24", "--num_frames=5")
