@@ -45,7 +45,7 @@ setuptools.setup(
             "aslvid2gloss-train=training.__main__:console_main",
             "aslvid2gloss-evaluate=training.evaluate:console_main",
             "aslvid2gloss-predict=training.predict:console_main",
-            "aslvid2gloss-inspect=schemas.inspect:main",
+            "aslvid2gloss-inspect=schemas.inspect:console_main",
             "aslvid2gloss-curves=training.curves:console_main",
         ],
     },

@@ -95,7 +95,9 @@ def set_up(verbosity: str) -> None:
     level = {"warning": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}[verbosity]
     root = logging.getLogger()
     for handler in list(root.handlers):
-        root.removeHandler(handler)
+        # Ours from an earlier call, or logging.basicConfig's; a test harness's handlers stay.
+        if type(handler) is logging.StreamHandler:
+            root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     if quiet:
         handler.setFormatter(_LowercaseLevel("%(levelname)s: %(message)s"))
