@@ -38,14 +38,16 @@ from apache_beam.options.pipeline_options import (
     StandardOptions,
 )
 
+from schemas import coverage
 from schemas import dataset_info as info_files
 from schemas.features import FRAME_ENCODINGS, ClipSchema
 
-from preprocess import console, manifests, staging
+from preprocess import console, manifests, outcome, staging
 from preprocess.isolation import ClipLimits
 from preprocess.pipeline import (
     DEFAULT_TARGET_SHARD_MB,
     RECORDS_DIR,
+    RUN_STATS_JSON,
     PreprocessConfig,
     build_pipeline,
 )
@@ -103,6 +105,19 @@ def _seconds(name):
     return parse
 
 
+def _fraction(name):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{name} must be a number, got {text!r}") from None
+        if not 0 <= value <= 1:
+            raise argparse.ArgumentTypeError(f"--{name} must be in [0, 1], got {text}")
+        return value
+
+    return parse
+
+
 def _decoder(text):
     # 'module:function' plugs in another decode_clip (the tests' crashing and hanging decoders).
     if text in DECODERS or (":" in text and all(text.partition(":")[::2])):
@@ -148,9 +163,19 @@ def make_parser() -> argparse.ArgumentParser:
         "or a folder ROOT/<gloss>/* or ROOT/<split>/<gloss>/* (required)",
     )
     parser.add_argument(
+        "--manifest_format",
+        choices=manifests.FORMATS,
+        default=None,
+        help="how to read --manifest: " + "|".join(manifests.FORMATS) + " (default: detected "
+        "from what --manifest points at: *.json wlasl, *.csv csv, an MS-ASL, ASL_Citizen or "
+        "AUTSL release folder by its files, any other folder: folder)",
+    )
+    parser.add_argument(
         "--video_dir",
         help="WLASL JSON: the folder of <video_id>.<ext> files (required); CSV: the base of "
-        "relative paths (default: the CSV's folder); folder manifests: leave unset",
+        "relative paths (default: the CSV's folder); folder manifests: leave unset; MS-ASL: the "
+        "folder of <YouTube id>.<ext> files (required); ASL Citizen: default <manifest>/videos; "
+        "AUTSL: the folder holding train/ val/ test/ (default: the manifest folder)",
     )
     parser.add_argument(
         "--output_dir", required=True, help="a new or empty folder, local or gs:// (required)"
@@ -238,6 +263,14 @@ def make_parser() -> argparse.ArgumentParser:
         default=ClipLimits.max_video_frames,
         help="a clip whose container declares more frames to decode is failed as 'too_large' "
         "before decoding (0: no limit)",
+    )
+    parser.add_argument(
+        "--max_failed_fraction",
+        type=_fraction("max_failed_fraction"),
+        default=None,
+        help="fail the run (exit 1, folder not marked finished) when more than this fraction "
+        "of its clips failed, e.g. 0.05 (default: no limit; a run that wrote no clip of a split "
+        "fails anyway)",
     )
     parser.add_argument(
         "--overwrite",
@@ -349,8 +382,16 @@ def _our_files(output_dir: str) -> list[str]:
     if not tf.io.gfile.isdir(output_dir):
         return []
     names = tf.io.gfile.listdir(output_dir)
-    ours = {info_files.DATASET_JSON, info_files.LABELS_TXT, info_files.ERRORS_JSONL, STARTED_JSON}
-    ours.update(TFDS_FILES)
+    ours = {
+        info_files.DATASET_JSON,
+        info_files.LABELS_TXT,
+        info_files.ERRORS_JSONL,
+        info_files.COVERAGE_JSON,
+        STARTED_JSON,
+        RUN_STATS_JSON,
+        outcome.FAILED_JSON,
+        *TFDS_FILES,
+    }
     return sorted(
         n
         for n in names
@@ -358,6 +399,7 @@ def _our_files(output_dir: str) -> list[str]:
         or ".tfrecord" in n
         or n.startswith(f".{info_files.DATASET_JSON}")
         or n.startswith(STARTED_JSON)
+        or n.startswith(f"{info_files.COVERAGE_JSON}.")
         or n.startswith(staging.STAGED_CLIPS)
         or n.endswith(TFDS_FILE_SUFFIX)
         or n.rstrip("/") == RECORDS_DIR
@@ -387,6 +429,10 @@ def prepare_output_dir(output_dir: str, overwrite: bool, argv: list[str] = ()) -
 
     existing = _our_files(output_dir)
     finished = info_files.DATASET_JSON in existing
+    if existing and not finished and outcome.FAILED_JSON in existing and not overwrite:
+        # A run that failed its checks (say, a wrong --video_dir) left nothing worth keeping.
+        logging.warning("%s holds a failed run; replacing it", output_dir)
+        overwrite = True
     if existing and not finished and not overwrite and _started_by(output_dir) == list(argv):
         logging.warning(
             "%s holds an unfinished run of this same command (killed?); starting it again",
@@ -465,13 +511,13 @@ class RunState:
     output_started: bool = False
 
 
-def _describe(manifest, options: PipelineOptions, output_dir: str) -> list[str]:
+def _describe(path: str, manifest, options: PipelineOptions, output_dir: str) -> list[str]:
     """The lines that say what the run is about to do."""
     per_split = Counter(clip.split for clip in manifest.clips)
     splits = ", ".join(f"{split} {n}" for split, n in sorted(per_split.items()))
     lines = [
-        f"preprocess: {len(manifest.clips)} clips of {len(manifest.glosses)} glosses "
-        f"({splits}) -> {output_dir}"
+        f"{path}: read as {manifest.format or 'a'} manifest: {len(manifest.clips)} clips of "
+        f"{len(manifest.glosses)} glosses ({splits})"
     ]
     runner = options.view_as(StandardOptions).runner
     if runner in LOCAL_RUNNERS:
@@ -483,10 +529,10 @@ def _describe(manifest, options: PipelineOptions, output_dir: str) -> list[str]:
                 f"on {direct.direct_num_workers} worker processes "
                 f"(--direct_running_mode={direct.direct_running_mode})"
             )
-        lines.append(f"running locally {how}")
+        lines.append(f"writing {output_dir}, running locally {how}")
     else:
-        lines.append(f"running on {runner}" + ("" if runs_on_this_machine(options) else
-                     "; its progress is in the runner's UI (BUILD.md)"))  # fmt: skip
+        where = "" if runs_on_this_machine(options) else "; progress: the runner's UI (BUILD.md)"
+        lines.append(f"writing {output_dir}, running on {runner}{where}")
     return lines
 
 
@@ -525,13 +571,17 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
     config = config_from_args(args)
     # Every manifest error surfaces here, before any video is opened or any file written.
     manifest = manifests.read_manifest(
-        args.manifest, args.video_dir, top_k_glosses=args.top_k_glosses, splits=splits
+        args.manifest,
+        args.video_dir,
+        manifest_format=args.manifest_format,
+        top_k_glosses=args.top_k_glosses,
+        splits=splits,
     )
     options = beam_options(beam_args, len(manifest.clips))
     config = dataclasses.replace(
         config, decoder_threads=args.decoder_threads or decoder_threads(options)
     )
-    for line in _describe(manifest, options, args.output_dir):
+    for line in _describe(args.manifest, manifest, options, args.output_dir):
         _say(console_out, line)
     state.output_dir = args.output_dir
     prepare_output_dir(args.output_dir, args.overwrite, argv)
@@ -539,7 +589,6 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
     info_files.write_labels(args.output_dir, list(manifest.glosses))
     staged = staging.stage_clips(manifest.clips, staging.staged_path(args.output_dir))
     num_labels = len(manifest.glosses)
-    del manifest  # the job reads the staged file; the launcher need not hold the clips
 
     options.view_as(SetupOptions).save_main_session = save_main_session
     command_line = ["python -m preprocess", *argv]
@@ -565,9 +614,11 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
         if progress_path is not None and os.path.exists(progress_path):
             os.remove(progress_path)
     staging.remove(staged)
-    info = info_files.read_dataset_info(args.output_dir)
+    info, _ = outcome.finish(
+        args.output_dir, manifest, max_failed_fraction=args.max_failed_fraction
+    )
     _write_tfds_metadata(args.output_dir, info)
-    return info.to_json()
+    return info
 
 
 def _start_display(progress_path: str, total: int, console_out):
@@ -585,11 +636,11 @@ def _start_display(progress_path: str, total: int, console_out):
     return display.start()
 
 
-def _write_tfds_metadata(output_dir: str, info: info_files.DatasetInfo) -> None:
+def _write_tfds_metadata(output_dir: str, info: dict) -> None:
     """TFDS's metadata beside the shards; a failure here costs a warning, not the finished run."""
     from preprocess import tfds_metadata
 
-    if tfds_metadata.unreadable_reason(info):
+    if tfds_metadata.unreadable_reason(info_files.DatasetInfo.from_json(info)):
         return  # the summary says why
     try:
         tfds_metadata.write_tfds_metadata(output_dir)
@@ -617,6 +668,20 @@ def summarize(output_dir: str, info: dict) -> str:
             f"{entry.get('failures', 0)} failed"
         )
     lines.append(f"  labels: {info['num_labels']} glosses in {info_files.LABELS_TXT}")
+    if info.get("cuts"):
+        cuts = ", ".join(f"{cut}={n}" for cut, n in sorted(info["cuts"].items()))
+        layouts = ", ".join(f"{name}={n}" for name, n in sorted(info.get("layouts", {}).items()))
+        lines.append(f"  clips cut by: {cuts}" + (f" (WLASL layouts: {layouts})" if layouts else ""))
+    if info.get("num_clamped"):
+        lines.append(
+            f"  clamped: {info['num_clamped']} clips whose range ran past their video's end"
+        )
+    report_path = info_files.join(output_dir, info_files.COVERAGE_JSON)
+    if tf.io.gfile.exists(report_path):
+        with tf.io.gfile.GFile(report_path) as f:
+            report = json.load(f)
+        lines.append(f"  coverage ({report_path}):")
+        lines.append(coverage.format_table(report, info["num_labels"]))
     if reasons:
         detail = ", ".join(f"{reason}={n}" for reason, n in sorted(reasons.items()))
         lines.append(f"  failed clips: {sum(reasons.values())} ({detail}), see {errors_path}")
@@ -690,6 +755,15 @@ def main(argv=None) -> int:
         sys.stdout.flush()
         # Beam's runner threads may still wait on the workers just ended: leave without them.
         os._exit(130)
+    except outcome.RunFailed as e:
+        output_dir = state.output_dir
+        print(summarize(output_dir, e.info))
+        print(
+            f"error: the run failed: {e}. {output_dir} is not marked finished; fix the cause "
+            "and run again (the failed run's files are replaced without --overwrite)",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         signal.signal(signal.SIGINT, previous)
         console_out.stop()

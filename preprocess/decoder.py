@@ -19,6 +19,8 @@ DecodeError.reason is a short stable code (it is written to errors.jsonl):
   no_timestamps        the stated-rate rule needs frame times and the file has none
   unsupported_rotation display metadata other than a multiple of 90 degrees (with optional flip)
   crop_outside_frame   the crop box does not overlap the displayed frame
+  range_past_end       the clip's window starts after the video's last frame (DecodeError.info
+                       holds the window, the decoded frame count and the duration)
 
 Truncated files are never a record, even when the frames a clip needs could be decoded: a file cut
 short is a failed download, and a record from it would hide that. Container indexes make this
@@ -57,15 +59,16 @@ _INTERPOLATION = "AREA"
 class DecodeError(Exception):
     """A video that yields no clip; `reason` is one of the codes in the module docstring."""
 
-    def __init__(self, path: str, reason: str, detail: str):
+    def __init__(self, path: str, reason: str, detail: str, info: dict | None = None):
         super().__init__(f"{path}: {reason}: {detail}")
         self.path = path
         self.reason = reason
         self.detail = detail
+        self.info = dict(info or {})  # numbers for errors.jsonl (range_past_end)
 
     def __reduce__(self):
         # Beam pickles exceptions across workers; the default would call __init__ with one arg.
-        return (type(self), (self.path, self.reason, self.detail))
+        return (type(self), (self.path, self.reason, self.detail, self.info))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +76,9 @@ class DecodedClip:
     frames: np.ndarray  # (num_frames, size, size, 3) uint8 RGB, upright as displayed
     frame_indices: tuple[int, ...]  # 0-based indices into the display-order decoded frames
     num_source_frames: int  # frames decoded from the video (decoding may stop after the clip)
+    first: int = -1  # 0-based first and last decoded frame of the clip, after its rule
+    last: int = -1
+    clamped: bool = False  # the clip's window ran past the video's end and was cut there
 
 
 def get_decoder(name: str) -> Callable[..., DecodedClip]:
@@ -376,18 +382,30 @@ def _open_container(source: _Source, f) -> av.container.InputContainer:
         raise DecodeError(source.path, "truncated", past_end)
     try:
         container = av.open(f, mode="r")
-    except av.error.InvalidDataError as e:
-        f.seek(0)
-        layout = _mp4_layout(f, source.file_size)
-        if layout == "no_moov":
-            raise DecodeError(source.path, "truncated", "MP4/MOV without its moov index") from e
-        raise DecodeError(source.path, "not_a_video", f"no known container format ({e})") from e
     except av.error.FFmpegError as e:
+        f.seek(0)
+        if f.read(3) in _SWF_SIGNATURES:
+            # FFmpeg's SWF demuxer finds streams only in SWFs that embed video (FLV1/VP6, as
+            # aslpro's signs mostly do); a vector animation holds shapes, no video at all.
+            raise DecodeError(
+                source.path,
+                "no_video_stream",
+                "an SWF without embedded video (a vector animation): only SWFs holding FLV1/VP6 "
+                f"video decode ({e})",
+            ) from e
+        f.seek(0)
+        if isinstance(e, av.error.InvalidDataError):
+            if _mp4_layout(f, source.file_size) == "no_moov":
+                raise DecodeError(source.path, "truncated", "MP4/MOV without its moov index") from e
+            raise DecodeError(source.path, "not_a_video", f"no known container format ({e})") from e
         raise DecodeError(source.path, "not_a_video", f"FFmpeg cannot open it ({e})") from e
     # PyAV turns on genpts, which invents packet pts (e.g. pts = dts + 1 in AVI) that ffmpeg's CLI
     # never sees; frame times would then differ from ffmpeg's. It only affects timestamps.
     container.flags = container.flags & ~av.container.Flags.gen_pts.value
     return container
+
+
+_SWF_SIGNATURES = (b"FWS", b"CWS", b"ZWS")  # plain, zlib- and LZMA-compressed SWF
 
 
 def _video_stream(source: _Source, container) -> av.video.stream.VideoStream:
@@ -479,7 +497,7 @@ def crop_resize(
     return box.reformat(width=size, height=size, interpolation=_INTERPOLATION).to_ndarray()
 
 
-def _prepare(source: _Source, container, stream, f, frame_start, frame_end, fps):
+def _prepare(source: _Source, container, stream, f, window: sampling.Window):
     """Reads the display transform; returns the container's guess of the clip's (first, last)."""
     if "mov" in container.format.name.split(","):
         # FFmpeg reads on from wherever `f` stands: put it back after looking at the header,
@@ -498,73 +516,238 @@ def _prepare(source: _Source, container, stream, f, frame_start, frame_end, fps)
     total = stream.frames or None
     if not total and container.duration and rate:
         total = round(Fraction(container.duration, av.time_base) * Fraction(rate))
-    return sampling.guess_range(
-        frame_start, frame_end, fps, total, Fraction(rate) if rate else None
-    )
+    return sampling.guess_range(window, total, Fraction(rate) if rate else None)
 
 
-def _decode_pass(
-    source: _Source,
-    tracker: sampling.RangeTracker | None,
-    wanted: Callable[..., set[int]] | set[int],
-    stop_after: int | None,
-    convert: Callable[[av.VideoFrame], np.ndarray],
-    need_times: bool,
-    threads: int = 0,
-) -> dict[int, np.ndarray]:
-    """Decodes in display order; converts the frames in `wanted`; feeds `tracker`.
+@dataclasses.dataclass
+class ClipRequest:
+    """One clip wanted from a video: its window and output shape (decode_clip's arguments)."""
 
-    wanted: a set, or a function (container, stream, file) -> set called once the file is open.
-    Stops when the tracker is done, or after frame `stop_after`, or at the end of the stream.
+    window: sampling.Window
+    num_frames: int = 20
+    size: int = 150
+    crop: tuple[float, float, float, float] | None = None
+
+
+@dataclasses.dataclass
+class _Job:
+    """A clip's state during one decoding pass over its video."""
+
+    request: ClipRequest
+    tracker: sampling.RangeTracker | None  # pass 1 finds the range; pass 2 knows it
+    wanted: set[int] = dataclasses.field(default_factory=set)
+    stop_after: int | None = None
+    kept: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
+    error: DecodeError | None = None
+    finished: bool = False
+
+
+def _decode_pass(source: _Source, jobs: list[_Job], prepare=None, threads: int = 0) -> None:
+    """Decodes the video once in display order, serving every job; fills `kept`, `error`.
+
+    prepare: a function (container, stream, file) called once the file is open (pass 1 sets
+    each job's `wanted` from the container's claims there). A job stops taking frames exactly
+    where it would stop alone: when its tracker is done, or after frame `stop_after`; decoding
+    stops when every job has. An error of the whole file is raised (it is every job's error);
+    an error at a frame fails only the jobs still reading there, as each would fail alone.
     """
-    kept: dict[int, np.ndarray] = {}
     with open_binary(source.path) as f:
         container = _open_container(source, f)
         try:
             stream = _video_stream(source, container)
             _check_index(source, stream)
-            if callable(wanted):
-                wanted = wanted(container, stream, f)
+            if prepare is not None:
+                prepare(container, stream, f)
             # Frame and slice threads give the same frames in the same order, only faster.
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = threads
-            clock = _Clock(Fraction(stream.time_base), stream.average_rate)
-            time = None
-            index = 0
-            try:
-                for packet in container.demux(stream):
-                    if packet.is_corrupt:
-                        raise DecodeError(
-                            source.path, "decode_failed", f"corrupt packet after frame {index}"
-                        )
-                    for frame in stream.decode(packet):
-                        if tracker is not None:
-                            time = clock(frame)
-                            if need_times and time is None:
-                                raise DecodeError(
-                                    source.path, "no_timestamps", f"frame {index} has no time"
-                                )
-                            tracker.add(time)
-                        if index in wanted:
-                            if frame.is_corrupt:
-                                raise DecodeError(
-                                    source.path, "corrupt_frame", f"frame {index} is corrupt"
-                                )
-                            kept[index] = convert(frame)
-                        index += 1
-                        if (tracker is not None and tracker.done) or (
-                            stop_after is not None and index > stop_after
-                        ):
-                            return kept
-            except av.error.FFmpegError as e:
-                raise DecodeError(
-                    source.path, "decode_failed", f"after {index} frames: {e}"
-                ) from e
-            if tracker is not None and time is not None:
-                _check_duration(source, container, stream, time)
+            _serve_jobs(source, container, stream, jobs)
         finally:
             container.close()
-    return kept
+
+
+def _serve_jobs(source: _Source, container, stream, jobs: list[_Job]) -> None:
+    clock = _Clock(Fraction(stream.time_base), stream.average_rate)
+    timed = any(job.tracker is not None for job in jobs)
+    converters: dict[tuple, Callable[[av.VideoFrame], np.ndarray]] = {}
+    active = [job for job in jobs if not job.finished and job.error is None]
+    time = None
+    index = 0
+    try:
+        for packet in container.demux(stream):
+            if packet.is_corrupt:
+                _fail(active, DecodeError(source.path, "decode_failed",
+                                          f"corrupt packet after frame {index}"))  # fmt: skip
+                return
+            for frame in stream.decode(packet):
+                time = clock(frame) if timed else None
+                converted: dict[tuple, np.ndarray] = {}  # one conversion per output shape
+                for job in active:
+                    _take(source, job, frame, index, time, converted, converters)
+                index += 1
+                active = [job for job in active if not job.finished and job.error is None]
+                if not active:
+                    return
+    except av.error.FFmpegError as e:
+        _fail(active, DecodeError(source.path, "decode_failed", f"after {index} frames: {e}"))
+        return
+    if time is not None:
+        for job in active:
+            if job.tracker is not None:
+                try:
+                    _check_duration(source, container, stream, time)
+                except DecodeError as e:
+                    job.error = e
+
+
+def _take(source, job: _Job, frame, index: int, time, converted: dict, converters: dict) -> None:
+    """Feeds one decoded frame to one job: its tracker, its kept frames, its stop condition."""
+    if job.tracker is not None:
+        if job.tracker.window.timed and time is None:
+            job.error = DecodeError(source.path, "no_timestamps", f"frame {index} has no time")
+            return
+        job.tracker.add(time)
+    if index in job.wanted:
+        if frame.is_corrupt:
+            job.error = DecodeError(source.path, "corrupt_frame", f"frame {index} is corrupt")
+            return
+        request = job.request
+        key = (request.size, request.crop)
+        if key not in converted:
+            if key not in converters:
+                reformatter = VideoReformatter()  # one per output shape and video (see _convert)
+                converters[key] = lambda fr, r=request, rf=reformatter: _convert(
+                    fr, r.size, source.transform, r.crop, source.path, rf
+                )
+            converted[key] = converters[key](frame)
+        job.kept[index] = converted[key]
+    if (job.tracker is not None and job.tracker.done) or (
+        job.stop_after is not None and index + 1 > job.stop_after
+    ):
+        job.finished = True
+
+
+def _fail(jobs: list[_Job], error: DecodeError) -> None:
+    for job in jobs:
+        job.error = error
+
+
+def decode_clips(
+    path: str, requests: list[ClipRequest], threads: int = 0
+) -> list[DecodedClip | DecodeError]:
+    """Decodes several clips of one video in one pass over it: each gets exactly the frames it
+    would get from decode_clip alone (decode_clip is this function with one request).
+
+    Returns, per request, its DecodedClip or the DecodeError that it alone would raise. Memory
+    holds num_frames small frames per clip, whatever the video's length.
+    """
+    for request in requests:
+        check_args(request.num_frames, request.size, None, request.crop)
+    if not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"threads must be an integer >= 0 (0: one per core), got {threads!r}")
+    try:
+        source = _Source(path, check_file(path))
+        jobs = [_Job(r, sampling.RangeTracker(r.window)) for r in requests]
+
+        # Pass 1 decodes up to the last clip's end (or the file's, for an open end), keeping only
+        # the frames at the indices the container's frame count and rate predict. If a
+        # prediction was wrong (variable rate, a count that lies), pass 2 decodes again up to
+        # the last needed frame, now knowing exactly which ones.
+        def prepare(container, stream, f):
+            for job in jobs:
+                guess = _prepare(source, container, stream, f, job.request.window)
+                if guess:
+                    job.wanted = set(sampling.sample_indices(*guess, job.request.num_frames))
+
+        _decode_pass(source, jobs, prepare, threads)
+        results: list = [_result(path, job) for job in jobs]
+        again = {i: r for i, r in enumerate(results) if isinstance(r, tuple)}
+        if again:
+            log.debug("%s: frame range guesses were wrong for %d clips; decoding again", path,
+                      len(again))  # fmt: skip
+            second = {
+                i: _Job(requests[i], None, set(indices), max(indices), jobs[i].kept)
+                for i, (indices, _) in again.items()
+            }
+            _decode_pass(source, list(second.values()), None, threads)
+            for i, job in second.items():
+                results[i] = _second_result(path, job, *again[i])
+        return results
+    except DecodeError as e:  # the whole file: every clip's error
+        return [e] * len(requests)
+
+
+def _result(path: str, job: _Job):
+    """After pass 1: a DecodedClip, a DecodeError, or (indices, range) when frames are missing."""
+    if job.error is not None:
+        return job.error
+    if job.tracker.count == 0:
+        return DecodeError(path, "no_frames", "the video stream decodes to no frames")
+    try:
+        clip_range_ = clip_range(job.tracker, path)
+    except DecodeError as e:
+        return e
+    indices = sampling.sample_indices(clip_range_.first, clip_range_.last, job.request.num_frames)
+    if set(indices) - job.kept.keys():
+        job.kept = {}
+        return indices, (clip_range_, job.tracker.count)
+    return _clip(job.kept, indices, clip_range_, job.tracker.count)
+
+
+def _second_result(path: str, job: _Job, indices, found):
+    clip_range_, count = found
+    if job.error is not None:
+        return job.error
+    if set(indices) - job.kept.keys():
+        return DecodeError(path, "decode_failed", "a second decode yielded fewer frames")
+    return _clip(job.kept, indices, clip_range_, count)
+
+
+def _clip(kept, indices, clip_range_: sampling.Range, count: int) -> DecodedClip:
+    return DecodedClip(
+        frames=np.stack([kept[i] for i in indices]),
+        frame_indices=indices,
+        num_source_frames=count,
+        first=clip_range_.first,
+        last=clip_range_.last,
+        clamped=clip_range_.clamped,
+    )
+
+
+def clip_window(
+    frame_start: int = 1,
+    frame_end: int = -1,
+    fps: fractions.Fraction | None = None,
+    start_time: fractions.Fraction | None = None,
+    end_time: fractions.Fraction | None = None,
+) -> sampling.Window:
+    """decode_clip's range arguments → a sampling.Window (shared with decord_decoder).
+
+    A time window (start_time/end_time, in seconds) replaces frame numbers: giving both kinds
+    is a ValueError, since one of them would silently lose.
+    """
+    sampling.check_frame_range(frame_start, frame_end)
+    if start_time is None and end_time is not None:
+        raise ValueError(f"end_time={end_time} needs a start_time")
+    if start_time is not None:
+        if fps is not None or (frame_start, frame_end) != (1, -1):
+            raise ValueError(
+                "give either frame numbers (frame_start/frame_end/fps) or a time window "
+                f"(start_time/end_time), not both: got frames {frame_start}..{frame_end} at "
+                f"fps={fps} and [{start_time}, {end_time})"
+            )
+        return sampling.Window.by_time(Fraction(start_time), end_time)
+    if fps is not None:
+        return sampling.Window.by_stated_rate(frame_start, frame_end, Fraction(fps))
+    return sampling.Window.by_frames(frame_start, frame_end)
+
+
+def clip_range(tracker: sampling.RangeTracker, path: str) -> sampling.Range:
+    """The tracker's result; a window past the video's end becomes DecodeError range_past_end."""
+    try:
+        return tracker.result()
+    except sampling.RangePastEnd as e:
+        raise DecodeError(path, "range_past_end", str(e), e.info) from None
 
 
 def decode_clip(
@@ -577,55 +760,23 @@ def decode_clip(
     fps: fractions.Fraction | None = None,
     crop: tuple[float, float, float, float] | None = None,
     threads: int = 0,
+    start_time: fractions.Fraction | None = None,
+    end_time: fractions.Fraction | None = None,
 ) -> DecodedClip:
-    """Decodes the clip [frame_start, frame_end] of a video by the sampling rule of DESIGN.md.
+    """Decodes one clip of a video by the sampling rule of docs/design.md.
 
     fps None: frame numbers count the file's own frames; else they count frames at rate `fps`
-    (WLASL's 25) and select by display time. crop: [x0, y0, x1, y1] in displayed-frame pixels,
-    applied before resizing; without it frames are squashed to size x size. threads: FFmpeg's
-    decoding threads, 0 = one per core; the pipeline gives each of N workers cores / N, since
-    workers that each start a thread per core only fight over the cores (BENCHMARKS.md).
+    (WLASL's 25) and select by display time. start_time/end_time: a window in seconds (MS-ASL)
+    instead of frame numbers, also by display time. crop: [x0, y0, x1, y1] in displayed-frame
+    pixels, applied before resizing; without it frames are squashed to size x size. threads:
+    FFmpeg's decoding threads, 0 = one per core; the pipeline gives each of N workers cores / N,
+    since workers that each start a thread per core only fight over the cores (BENCHMARKS.md).
     Raises DecodeError (with a reason code) for a video that yields no clip, ValueError for
     arguments that are wrong whatever the video.
     """
-    sampling.check_frame_range(frame_start, frame_end)
+    window = clip_window(frame_start, frame_end, fps, start_time, end_time)
     check_args(num_frames, size, fps, crop)
-    if not isinstance(threads, int) or threads < 0:
-        raise ValueError(f"threads must be an integer >= 0 (0: one per core), got {threads!r}")
-    fps = None if fps is None else Fraction(fps)
-    source = _Source(path, check_file(path))
-
-    # Pass 1 decodes up to the clip's end (or the file's, for frame_end=-1), keeping only the
-    # frames at the indices the container's frame count and rate predict: memory stays at
-    # num_frames small frames. If the prediction was wrong (variable rate, a count that lies),
-    # pass 2 decodes again up to the last needed frame, now knowing exactly which ones.
-    guess = None
-
-    def first_pass_wanted(container, stream, f) -> set[int]:
-        nonlocal guess
-        guess = _prepare(source, container, stream, f, frame_start, frame_end, fps)
-        return set(sampling.sample_indices(*guess, num_frames)) if guess else set()
-
-    reformatter = VideoReformatter()
-
-    def convert(frame):
-        return _convert(frame, size, source.transform, crop, path, reformatter)
-
-    tracker = sampling.RangeTracker(frame_start, frame_end, fps)
-    kept = _decode_pass(
-        source, tracker, first_pass_wanted, None, convert, need_times=fps is not None,
-        threads=threads,
-    )
-    if tracker.count == 0:
-        raise DecodeError(path, "no_frames", "the video stream decodes to no frames")
-    indices = sampling.sample_indices(*tracker.result(), num_frames)
-    missing = set(indices) - kept.keys()
-    if missing:
-        log.debug("%s: frame range guess %s was wrong; decoding again", path, guess)
-        kept = _decode_pass(
-            source, None, set(indices), max(indices), convert, need_times=False, threads=threads
-        )
-        if set(indices) - kept.keys():
-            raise DecodeError(path, "decode_failed", "a second decode yielded fewer frames")
-    frames = np.stack([kept[i] for i in indices])
-    return DecodedClip(frames=frames, frame_indices=indices, num_source_frames=tracker.count)
+    (result,) = decode_clips(path, [ClipRequest(window, num_frames, size, crop)], threads)
+    if isinstance(result, DecodeError):
+        raise result
+    return result

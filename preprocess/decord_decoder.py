@@ -39,12 +39,14 @@ def decode_clip(
     fps: fractions.Fraction | None = None,
     crop: tuple[float, float, float, float] | None = None,
     threads: int = 0,
+    start_time: fractions.Fraction | None = None,
+    end_time: fractions.Fraction | None = None,
 ) -> DecodedClip:
     """Same contract as preprocess.decoder.decode_clip (rotation as decord applies it)."""
     # Loaded on first use: decord's bundled libraries break TensorFlow's PNG decoder (BUILD.md).
     import decord
 
-    sampling.check_frame_range(frame_start, frame_end)
+    window = decoder.clip_window(frame_start, frame_end, fps, start_time, end_time)
     decoder.check_args(num_frames, size, fps, crop)
     file_size = decoder.check_file(path)
     with decoder.open_binary(path) as f:
@@ -61,16 +63,24 @@ def decode_clip(
     if total == 0:
         raise DecodeError(path, "no_frames", "decord finds no frames")
     try:
-        if fps is None:
-            first, last = sampling.frame_range_by_index(frame_start, frame_end, total)
+        if window.timed:
+            clip_range = sampling.range_by_time(window, _times(path, reader, total))
         else:
-            times = _times(path, reader, total)
-            first, last = sampling.frame_range_by_time(times, frame_start, frame_end, Fraction(fps))
-        indices = sampling.sample_indices(first, last, num_frames)
+            clip_range = sampling.range_by_index(window, total)
+        indices = sampling.sample_indices(clip_range.first, clip_range.last, num_frames)
         unique = sorted(set(indices))
         batch = reader.get_batch(unique).asnumpy()
+    except sampling.RangePastEnd as e:
+        raise DecodeError(path, "range_past_end", str(e), e.info) from None
     except decord.DECORDError as e:
         raise DecodeError(path, "decode_failed", str(e)) from e
     by_index = {i: decoder.crop_resize(frame, size, crop, path) for i, frame in zip(unique, batch)}
     frames = np.stack([by_index[i] for i in indices])
-    return DecodedClip(frames=frames, frame_indices=indices, num_source_frames=total)
+    return DecodedClip(
+        frames=frames,
+        frame_indices=indices,
+        num_source_frames=total,
+        first=clip_range.first,
+        last=clip_range.last,
+        clamped=clip_range.clamped,
+    )

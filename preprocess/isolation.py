@@ -34,6 +34,7 @@ import time
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">Q")
+_WINDOW_ARGS = ("frame_start", "frame_end", "fps", "start_time", "end_time")
 # A decoded picture may use up to 3 bytes a pixel (4:4:4 8-bit, 4:2:0 10-bit); H.264/HEVC keep
 # up to 16 reference pictures, frame threads one picture each, and the conversion one more.
 _BYTES_PER_PIXEL = 3
@@ -79,7 +80,7 @@ def resolve_decoder(name: str):
     return decoder.get_decoder(name)
 
 
-def check_declared_size(path: str, limits: ClipLimits, frame_start: int, frame_end: int, fps):
+def check_declared_size(path: str, limits: ClipLimits, window):
     """DecodeError 'too_large' when the container's header announces more than the limits allow.
 
     Cheap (reads the header only). Files FFmpeg cannot open pass: the decoder then says why.
@@ -115,9 +116,13 @@ def check_declared_size(path: str, limits: ClipLimits, frame_start: int, frame_e
         if not total and container.duration and rate:
             total = math.ceil(container.duration / av.time_base * float(rate))
         needed = total
-        if frame_end != -1:
-            # Decoding stops after the clip's last frame: only a long clip is a long decode.
-            wanted = frame_end if fps is None or not rate else math.ceil(frame_end / fps * rate)
+        # Decoding stops after the clip's last frame: only a long clip is a long decode.
+        wanted = None
+        if window.timed and window.end is not None and rate:
+            wanted = math.ceil(window.end * rate)
+        elif not window.timed and window.frame_end != -1:
+            wanted = window.frame_end
+        if wanted is not None:
             needed = min(total, wanted) if total else 0
         if limits.max_video_frames and needed > limits.max_video_frames:
             raise decoder.DecodeError(
@@ -139,33 +144,49 @@ class IsolatedDecoder:
         self._proc: subprocess.Popen | None = None
 
     def decode(self, path: str, **kwargs):
-        from preprocess.decoder import DecodeError, DecodedClip
+        """One clip: its DecodedClip, or its DecodeError raised."""
+        (result,) = self.decode_many(path, [kwargs])
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-        timeout = self._limits.timeout_s or None
+    def decode_many(self, path: str, batch: list[dict]) -> list:
+        """Several clips of one video, decoded in one pass: per clip a DecodedClip or DecodeError.
+
+        Each clip keeps its own time budget (the limit is timeout_s per clip of the batch); a
+        crash or timeout is every clip's, since they share the video that caused it.
+        """
+        from preprocess.decoder import DecodeError
+
+        timeout = self._limits.timeout_s * len(batch) or None
         deadline = None if timeout is None else time.monotonic() + timeout
+        message = (path, list(batch))
         try:
-            self._send((path, kwargs))
+            self._send(message)
         except OSError:
-            # The child died between clips (not on this one): start a fresh one and go on.
+            # The child died between videos (not on this one): start a fresh one and go on.
             self._kill()
-            self._send((path, kwargs))
+            self._send(message)
         try:
             reply = self._receive(deadline)
         except TimeoutError:
             self._kill()
-            raise DecodeError(
-                path, "timeout", f"no result after {timeout:g} s (--clip_timeout_s)"
-            ) from None
+            error = DecodeError(
+                path, "timeout", f"no result after {timeout:g} s (--clip_timeout_s per clip)"
+            )
+            return [error] * len(batch)
         except EOFError:
-            raise DecodeError(path, "decoder_crashed", self._death()) from None
-        kind, *values = reply
-        if kind == "ok":
-            frames, indices, count = values
-            return DecodedClip(frames=frames, frame_indices=tuple(indices), num_source_frames=count)
-        reason, detail = values
-        if reason == "too_large":
-            self._kill()  # a process that ran out of memory is not trusted with the next clip
-        raise DecodeError(path, reason, detail)
+            return [DecodeError(path, "decoder_crashed", self._death())] * len(batch)
+        results = []
+        for kind, *values in reply:
+            if kind == "ok":
+                results.append(values[0])
+                continue
+            reason, detail, info = values
+            if reason == "too_large":
+                self._kill()  # a process that ran out of memory is not trusted with the next one
+            results.append(DecodeError(path, reason, detail, info))
+        return results
 
     def close(self) -> None:
         if self._proc is None:
@@ -304,31 +325,67 @@ def _serve(parent: int) -> None:
 
     decode = resolve_decoder(decoder_name)
     while (request := read()) is not None:
-        path, kwargs = request
+        path, batch = request
         if decoder.is_remote(path):
             import tensorflow  # noqa: F401  (gs:// goes through tf.io.gfile: imported unlimited)
         _limit_address_space(limits.memory_mb)
         try:
-            check_declared_size(
-                path, limits, kwargs.get("frame_start", 1), kwargs.get("frame_end", -1),
-                kwargs.get("fps"),
-            )  # fmt: skip
-            clip = decode(path, **kwargs)
-            message = ("ok", clip.frames, tuple(clip.frame_indices), clip.num_source_frames)
+            answers = _decode_batch(decode, path, batch, limits)
         except MemoryError as e:
-            message = ("error", "too_large", f"out of memory decoding it ({e or 'MemoryError'}), "
-                       f"over --clip_memory_mb={limits.memory_mb}")  # fmt: skip
-        except decoder.DecodeError as e:
-            if isinstance(e.__cause__, MemoryError):
-                detail = f"{e.detail}, over --clip_memory_mb={limits.memory_mb}"
-                message = ("error", "too_large", detail)
-            else:
-                message = ("error", e.reason, e.detail)
-        except Exception as e:  # noqa: BLE001 - a decoder bug must cost one clip, and say so
-            log.exception("unexpected error decoding %s", path)
-            message = ("error", "decode_failed", f"{type(e).__name__}: {e}")
+            answers = [("error", "too_large", f"out of memory decoding it ({e or 'MemoryError'}), "
+                        f"over --clip_memory_mb={limits.memory_mb}", {})] * len(batch)  # fmt: skip
         _limit_address_space(0)
-        reply(message)
+        reply(answers)
+
+
+def _decode_batch(decode, path: str, batch: list[dict], limits: ClipLimits) -> list[tuple]:
+    """("ok", DecodedClip) or ("error", reason, detail, info) per clip of one video."""
+    from preprocess import decoder
+
+    replies: list = [None] * len(batch)
+    pending = []
+    for i, kwargs in enumerate(batch):
+        try:
+            window = decoder.clip_window(
+                **{k: kwargs[k] for k in _WINDOW_ARGS if kwargs.get(k) is not None}
+            )
+            check_declared_size(path, limits, window)
+            pending.append((i, kwargs, window))
+        except Exception as e:  # noqa: BLE001 - one clip's problem costs that clip
+            replies[i] = _error_reply(path, e, limits)
+    if decode is decoder.decode_clip and pending:
+        # PyAV: one pass over the video for all its clips (decoder.decode_clips).
+        requests = [
+            decoder.ClipRequest(w, kw.get("num_frames", 20), kw.get("size", 150), kw.get("crop"))
+            for _, kw, w in pending
+        ]
+        threads = pending[0][1].get("threads", 0)
+        try:
+            results = decoder.decode_clips(path, requests, threads)
+        except Exception as e:  # noqa: BLE001 - a decoder bug must cost the clips, and say so
+            results = [e] * len(pending)
+        for (i, _, _), result in zip(pending, results):
+            replies[i] = ("ok", result) if isinstance(result, decoder.DecodedClip) else (
+                _error_reply(path, result, limits))  # fmt: skip
+        return replies
+    for i, kwargs, _ in pending:  # other decoders (decord, test decoders): clip by clip
+        try:
+            replies[i] = ("ok", decode(path, **kwargs))
+        except Exception as e:  # noqa: BLE001 - one clip's problem costs that clip
+            replies[i] = _error_reply(path, e, limits)
+    return replies
+
+
+def _error_reply(path: str, error: Exception, limits: ClipLimits) -> tuple:
+    from preprocess import decoder
+
+    if isinstance(error, MemoryError) or isinstance(error.__cause__, MemoryError):
+        detail = getattr(error, "detail", None) or f"out of memory decoding it ({error})"
+        return ("error", "too_large", f"{detail}, over --clip_memory_mb={limits.memory_mb}", {})
+    if isinstance(error, decoder.DecodeError):
+        return ("error", error.reason, error.detail, error.info)
+    log.error("unexpected error decoding %s", path, exc_info=error)
+    return ("error", "decode_failed", f"{type(error).__name__}: {error}", {})
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from schemas import dataset_info as info_files
+from schemas import features
 from schemas.features import ClipMeta, ClipSchema
 
 from preprocess import manifests
@@ -36,7 +37,14 @@ COUNTER_NAMESPACE = "preprocess"
 # a GroupByKey's whole input in memory: the records themselves would make memory grow with the
 # dataset).
 RECORDS_DIR = ".records"
-DEFAULT_TARGET_SHARD_MB = 150  # DESIGN: 100–200 MB a shard streams well from local disks and GCS.
+# Clips of one video decoded in one pass; more are split into passes of this many, so a pass
+# holds at most this many clips' frames (about 1.35 MB each at 20 x 150 x 150) in memory.
+MAX_CLIPS_PER_PASS = 64
+DEFAULT_TARGET_SHARD_MB = 150  # 100–200 MB a shard streams well from local disks and GCS.
+# What the job itself leaves for the launcher: per-split shard counts and what the written clips
+# were cut by. The launcher turns it into dataset.json once the run passes its checks
+# (preprocess.outcome), so a folder with dataset.json is always a finished, usable run.
+RUN_STATS_JSON = ".run-stats.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,30 +77,88 @@ class EncodedClip:
     split: str
     size: int  # bytes of the serialized record
     path: str  # where the record waits (RECORDS_DIR) until its shard is written
+    cut: str = ""  # the rule that cut it (schemas.features.CUT_RULES)
+    layout: str = ""  # WLASL's folder layout that found its file, '' for other formats
+    clamped: bool = False
 
 
 def record_path(output_dir: str, index: int) -> str:
     return info_files.join(info_files.join(output_dir, RECORDS_DIR), f"{index:09d}.rec")
 
 
-def error_row(clip: manifests.Clip, reason: str, detail: str) -> dict:
-    """One errors.jsonl line: enough to find the clip again and to see why it produced no record."""
-    return {
+def error_row(clip: manifests.Clip, reason: str, detail: str, info: dict | None = None) -> dict:
+    """One errors.jsonl line: the ids a record would carry, and why the clip produced none.
+
+    `path` is the file that was opened; `manifest_path` the video as the manifest names it (the
+    record's `path` feature); `info` adds the numbers of a reason (range_past_end's window).
+    """
+    row = {
         "clip_id": clip.clip_id,
         "video_id": clip.video_id,
         "path": clip.path,
+        "manifest_path": clip.rel_path or clip.path,
         "split": clip.split,
         "gloss": clip.gloss,
+        "label": clip.label,
+        "signer_id": clip.signer_id,
+        "cut": clip.cut,
+        "layout": clip.layout,
         "reason": reason,
         "detail": detail,
     }
+    if clip.tried:
+        row["tried"] = list(clip.tried)
+    row.update(info or {})
+    return row
+
+
+def decode_args(clip: manifests.Clip) -> dict:
+    """The decoder's range arguments for a clip's cut rule (docs/design.md, "Sampling rule")."""
+    if clip.cut == features.CUT_WHOLE_FILE:
+        return {}  # already cut by the dataset's own tools: the whole file is the clip
+    if clip.cut == features.CUT_TIME_WINDOW:
+        return {"start_time": clip.start_time, "end_time": clip.end_time}
+    args = {"frame_start": clip.frame_start, "frame_end": clip.frame_end}
+    if clip.cut == features.CUT_STATED_RATE:
+        args["fps"] = clip.fps
+    return args
+
+
+def clip_meta(clip: manifests.Clip, decoded) -> ClipMeta:
+    """What the record says about its clip: the manifest's fields and the cut actually applied."""
+    from preprocess.decoder import clip_window
+
+    window = clip_window(**decode_args(clip))
+    return ClipMeta(
+        label=clip.label,
+        gloss=clip.gloss,
+        frame_indices=decoded.frame_indices,
+        num_source_frames=decoded.num_source_frames,
+        video_id=clip.video_id,
+        split=clip.split,
+        source=clip.source,
+        instance_id=clip.instance_id,
+        signer_id=clip.signer_id,
+        frame_start=clip.frame_start,
+        frame_end=clip.frame_end,
+        clip_id=clip.clip_id,
+        path=clip.rel_path or clip.path,
+        cut=clip.cut,
+        layout=clip.layout,
+        cut_first=decoded.first,
+        cut_last=decoded.last,
+        clamped=decoded.clamped,
+        window_start_s=float(window.start) if window.timed else -1.0,
+        window_end_s=float(window.end) if window.timed and window.end is not None else -1.0,
+    )
 
 
 class DecodeClipFn(beam.DoFn):
-    """(index, Clip) → EncodedClip, or (index, error row) on the FAILED output.
+    """(video, [(index, Clip)]) → EncodedClip per clip, or (index, error row) on FAILED.
 
     Decoding runs in a child process under `limits` (preprocess.isolation): a video that
-    crashes FFmpeg, hangs or exhausts memory becomes one error row, not a dead worker.
+    crashes FFmpeg, hangs or exhausts memory costs its clips, not a dead worker. The clips of one
+    video are decoded in one pass over it, each exactly as it would be alone.
     """
 
     FAILED = "failed"
@@ -120,7 +186,6 @@ class DecodeClipFn(beam.DoFn):
         from preprocess import decoder, isolation
 
         self._isolated = isolation.IsolatedDecoder(self._decoder_name, self._limits)
-        self._decode = self._isolated.decode
         self._decode_error = decoder.DecodeError
         import tensorflow as tf
 
@@ -133,52 +198,69 @@ class DecodeClipFn(beam.DoFn):
             isolated.close()
 
     def process(self, element):
-        index, clip = element
-        try:
-            decoded = self._decode(
-                clip.path,
+        """element: (video path, [(index, Clip), ...]): the clips of one video, in one pass."""
+        _, items = element
+        items = sorted(items, key=lambda item: item[0])
+        for start in range(0, len(items), MAX_CLIPS_PER_PASS):
+            yield from self._decode_video(items[start : start + MAX_CLIPS_PER_PASS])
+
+    def _decode_video(self, items):
+        wanted = []
+        for index, clip in items:
+            if clip.tried:  # the manifest reader looked for the video and found no file
+                detail = "no such file; looked for " + ", ".join(clip.tried)
+                yield self._fail(index, clip, "missing_file", detail)
+            else:
+                wanted.append((index, clip))
+        if not wanted:
+            return
+        batch = [
+            dict(
                 num_frames=self._schema.num_frames,
                 size=self._schema.size,
-                frame_start=clip.frame_start,
-                frame_end=clip.frame_end,
-                fps=clip.fps,
                 crop=clip.bbox if self._crop_bbox else None,
                 threads=self._threads,
+                **decode_args(clip),
             )
-        except self._decode_error as e:
-            yield self._fail(index, clip, e.reason, e.detail)
-            return
-        except Exception as e:  # noqa: BLE001 - a decoder bug must cost one clip, and say so
-            logging.exception("unexpected error decoding %s", clip.path)
-            yield self._fail(index, clip, "decode_failed", f"{type(e).__name__}: {e}")
-            return
-        meta = ClipMeta(
-            label=clip.label,
-            gloss=clip.gloss,
-            frame_indices=decoded.frame_indices,
-            num_source_frames=decoded.num_source_frames,
-            video_id=clip.video_id,
-            split=clip.split,
-            source=clip.source,
-            instance_id=clip.instance_id,
-            signer_id=clip.signer_id,
-            frame_start=clip.frame_start,
-            frame_end=clip.frame_end,
-        )
-        record = self._schema.encode(decoded.frames, meta)
+            for _, clip in wanted
+        ]
+        path = wanted[0][1].path
+        try:
+            results = self._isolated.decode_many(path, batch)
+        except Exception as e:  # noqa: BLE001 - a decoder bug must cost its clips, and say so
+            logging.exception("unexpected error decoding %s", path)
+            results = [e] * len(wanted)
+        for (index, clip), result in zip(wanted, results):
+            if isinstance(result, self._decode_error):
+                yield self._fail(index, clip, result.reason, result.detail, result.info)
+            elif isinstance(result, Exception):
+                yield self._fail(index, clip, "decode_failed", f"{type(result).__name__}: {result}")
+            else:
+                yield self._write(index, clip, result)
+
+    def _write(self, index, clip, decoded):
+        record = self._schema.encode(decoded.frames, clip_meta(clip, decoded))
         path = record_path(self._output_dir, index)
         # A retried bundle rewrites the same bytes under the same name: idempotent.
         with self._tf.io.gfile.GFile(path, "wb") as f:
             f.write(record)
         self._written.inc()
-        yield EncodedClip(
-            index=index, clip_id=clip.clip_id, split=clip.split, size=len(record), path=path
+        return EncodedClip(
+            index=index,
+            clip_id=clip.clip_id,
+            split=clip.split,
+            size=len(record),
+            path=path,
+            cut=clip.cut,
+            layout=clip.layout,
+            clamped=decoded.clamped,
         )
 
-    def _fail(self, index, clip, reason, detail):
+    def _fail(self, index, clip, reason, detail, info=None):
         self._failed.inc()
         Metrics.counter(COUNTER_NAMESPACE, f"failed_{reason}").inc()
-        return beam.pvalue.TaggedOutput(self.FAILED, (index, error_row(clip, reason, detail)))
+        row = error_row(clip, reason, detail, info)
+        return beam.pvalue.TaggedOutput(self.FAILED, (index, row))
 
 
 def _order_key(clip_id: str) -> str:
@@ -243,8 +325,11 @@ class DecodeClips(beam.PTransform):
     def expand(self, clips):
         return (
             clips
-            # Spreads clips over workers: a Create's elements otherwise stay in one bundle.
-            | "Spread" >> beam.Reshuffle()
+            # Clips of one video go together, so it is decoded once for all of them (raw WLASL
+            # and MS-ASL cut many clips from one YouTube video); the shuffle also spreads videos
+            # over workers.
+            | "KeyByVideo" >> beam.Map(lambda item: (item[1].path, item))
+            | "ByVideo" >> beam.GroupByKey()
             | "Decode"
             >> beam.ParDo(
                 DecodeClipFn(
@@ -291,8 +376,13 @@ class WriteShards(beam.PTransform):
         )
 
 
-def finish_run(_, shard_stats, failures, config: PreprocessConfig, splits, num_labels, command_line):
-    """Writes errors.jsonl, then dataset.json last: a folder with dataset.json is a finished run."""
+def finish_run(_, shard_stats, failures, cut_counts, config: PreprocessConfig, splits,
+               num_labels, command_line):  # fmt: skip
+    """Writes errors.jsonl and the run's stats for the launcher, which writes dataset.json last.
+
+    The launcher (preprocess.outcome) holds the manifest, so it adds the coverage report and
+    decides whether the run is usable before marking the folder finished.
+    """
     output_dir = config.output_dir
     import tensorflow as tf
 
@@ -310,6 +400,12 @@ def finish_run(_, shard_stats, failures, config: PreprocessConfig, splits, num_l
     for row in rows:
         per_split.setdefault(row["split"], {"examples": 0, "shards": 0, "failures": 0})
         per_split[row["split"]]["failures"] += 1
+    cuts, layouts, clamped = {}, {}, 0
+    for (split, cut, layout, was_clamped), n in sorted(cut_counts):
+        cuts[cut] = cuts.get(cut, 0) + n
+        if layout:
+            layouts[layout] = layouts.get(layout, 0) + n
+        clamped += n if was_clamped else 0
     info = info_files.DatasetInfo(
         clip=config.schema,
         compression=config.compression,
@@ -318,14 +414,19 @@ def finish_run(_, shard_stats, failures, config: PreprocessConfig, splits, num_l
         num_failures=len(rows),
         command_line=list(command_line),
         package_version=_package_version(),
+        cuts=cuts,
+        layouts=layouts,
+        num_clamped=clamped,
     )
-    info_files.write_dataset_info(output_dir, info)
+    path = info_files.join(output_dir, RUN_STATS_JSON)
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(info.to_json(), indent=2, sort_keys=True) + "\n")
     return info.to_json()
 
 
 def build_pipeline(pipeline, clips, config: PreprocessConfig, num_labels: int, command_line=(),
                    progress_path: str | None = None):
-    """Adds the whole job to `pipeline`; returns the PCollection holding dataset.json's content.
+    """Adds the whole job to `pipeline`; returns the PCollection holding the run's stats.
 
     `clips` is a staging.StagedClips (the launcher's validated clip list, staged as a file the job
     reads, so the job graph is the same size for 100 clips or 1,000,000) or a sequence of Clip,
@@ -350,6 +451,11 @@ def build_pipeline(pipeline, clips, config: PreprocessConfig, num_labels: int, c
             NoteProgressFn(progress_path, True)
         )
     shard_stats = decoded.clips | "WriteShards" >> WriteShards(config)
+    cut_counts = (
+        decoded.clips
+        | "CutOf" >> beam.Map(lambda c: ((c.split, c.cut, c.layout, c.clamped), 1))
+        | "CountCuts" >> beam.CombinePerKey(sum)
+    )
     return (
         pipeline
         | "Start" >> beam.Create([None])
@@ -358,6 +464,7 @@ def build_pipeline(pipeline, clips, config: PreprocessConfig, num_labels: int, c
             finish_run,
             shard_stats=beam.pvalue.AsList(shard_stats),
             failures=beam.pvalue.AsList(decoded[DecodeClipFn.FAILED]),
+            cut_counts=beam.pvalue.AsList(cut_counts),
             config=config,
             splits=splits,
             num_labels=num_labels,

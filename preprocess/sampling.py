@@ -1,7 +1,8 @@
-"""Which decoded frames a clip takes: the sampling rule of DESIGN.md, as pure functions."""
+"""Which decoded frames a clip takes: the sampling rule of docs/design.md, as pure functions."""
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 from typing import Sequence
 
@@ -30,13 +31,125 @@ def check_frame_range(frame_start: int, frame_end: int) -> None:
         )
 
 
-def frame_range_by_index(frame_start: int, frame_end: int, total: int) -> tuple[int, int]:
-    """The "frames of the file" rule: 0-based (first, last), both clamped to [0, total - 1]."""
-    check_frame_range(frame_start, frame_end)
+class RangePastEnd(ValueError):
+    """The clip's window starts after the video's last frame: no frame belongs to it.
+
+    `info` holds the numbers for errors.jsonl (the window, the decoded frame count, the duration).
+    """
+
+    def __init__(self, message: str, info: dict):
+        super().__init__(message)
+        self.info = info
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """Which part of a video a clip is: frame numbers of the file, or a display-time window.
+
+    Build it with `by_frames`, `by_stated_rate` or `by_time`; docs/design.md ("Sampling rule")
+    says which rule applies to which manifest.
+    """
+
+    frame_start: int = 1  # the frame rule: 1-based, inclusive; frame_end -1 = to the end
+    frame_end: int = -1
+    start: Fraction | None = None  # the time rule when set: [start, end) seconds, end None = open
+    end: Fraction | None = None
+
+    @classmethod
+    def by_frames(cls, frame_start: int = 1, frame_end: int = -1) -> "Window":
+        check_frame_range(frame_start, frame_end)
+        return cls(frame_start=frame_start, frame_end=frame_end)
+
+    @classmethod
+    def by_stated_rate(cls, frame_start: int, frame_end: int, fps: Fraction) -> "Window":
+        start, end = time_window(frame_start, frame_end, fps)
+        return cls.by_time(start, end)
+
+    @classmethod
+    def by_time(cls, start: Fraction, end: Fraction | None) -> "Window":
+        start = Fraction(start)
+        end = None if end is None else Fraction(end)
+        if start < 0:
+            raise ValueError(f"a time window must start at >= 0 s, got {start}")
+        if end is not None and end <= start:
+            raise ValueError(f"a time window must end after it starts, got [{start}, {end})")
+        return cls(start=start, end=end)
+
+    @property
+    def timed(self) -> bool:
+        return self.start is not None
+
+    def describe(self) -> str:
+        if self.timed:
+            end = "end" if self.end is None else f"{float(self.end):.4g} s"
+            return f"[{float(self.start):.4g} s, {end})"
+        end = "end" if self.frame_end == -1 else self.frame_end
+        return f"frames {self.frame_start}..{end}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """0-based first/last decoded frame of a clip; clamped: its window ran past the video's end."""
+
+    first: int
+    last: int
+    clamped: bool = False
+
+
+def range_by_index(window: Window, total: int) -> Range:
+    """The "frames of the file" rule: (first, last) clamped to [0, total - 1]; RangePastEnd if
+    frame_start is beyond the last frame."""
     if total < 1:
         raise ValueError(f"a clip needs at least one decoded frame, got total={total}")
-    last = total - 1 if frame_end == -1 else frame_end - 1
-    return min(frame_start - 1, total - 1), min(last, total - 1)
+    if window.frame_start > total:
+        raise RangePastEnd(
+            f"{window.describe()} starts after the video's last frame ({total} frames decoded)",
+            {"frame_start": window.frame_start, "frame_end": window.frame_end,
+             "num_decoded_frames": total},
+        )  # fmt: skip
+    last = total - 1 if window.frame_end == -1 else window.frame_end - 1
+    return Range(window.frame_start - 1, min(last, total - 1), clamped=last > total - 1)
+
+
+def range_by_time(window: Window, times: Sequence[Fraction]) -> Range:
+    """The time rule: first/last are the first/last frames whose display time lies in [start,
+    end); if none does (a window shorter than a frame interval), both are the last frame that
+    starts before the window ends. RangePastEnd if the window starts after the last frame.
+
+    times: display time of each decoded frame in display order, in seconds from the first
+    displayed frame. They may stop early (at the first frame at or past the window's end).
+    """
+    if not times:
+        raise ValueError("a clip needs at least one decoded frame, got no frame times")
+    start, end = window.start, window.end
+    if start > times[-1]:
+        duration = _duration(times)
+        raise RangePastEnd(
+            f"the window {window.describe()} starts after the video's last frame "
+            f"({len(times)} frames decoded, {float(duration):.4g} s)",
+            {"window_start_s": float(start), "window_end_s": None if end is None else float(end),
+             "num_decoded_frames": len(times), "duration_s": float(duration)},
+        )  # fmt: skip
+    inside = [i for i, t in enumerate(times) if t >= start and (end is None or t < end)]
+    if inside:
+        first, last = inside[0], inside[-1]
+    else:
+        # The first displayed frame is at time 0 and end > start >= 0: some frame starts before.
+        first = last = max(i for i, t in enumerate(times) if end is None or t < end)
+    clamped = end is not None and times[-1] < end and end > _duration(times)
+    return Range(first, last, clamped)
+
+
+def _duration(times: Sequence[Fraction]) -> Fraction:
+    """The video's end: last frame's time plus one frame interval (the last one seen)."""
+    step = times[-1] - times[-2] if len(times) > 1 else Fraction(0)
+    return times[-1] + step
+
+
+def frame_range_by_index(frame_start: int, frame_end: int, total: int) -> tuple[int, int]:
+    """`range_by_index` for frame numbers, as a (first, last) pair."""
+    r = range_by_index(Window.by_frames(frame_start, frame_end), total)
+    return r.first, r.last
 
 
 def time_window(
@@ -53,87 +166,69 @@ def time_window(
 def frame_range_by_time(
     times: Sequence[Fraction], frame_start: int, frame_end: int, fps: Fraction
 ) -> tuple[int, int]:
-    """The "frames counted at a stated rate" rule.
-
-    times: display time of each decoded frame in display order, in seconds from the first displayed
-    frame. first/last are the first/last frames whose time lies in [(frame_start-1)/fps,
-    frame_end/fps); if none does, both are the last frame that starts before the window ends.
-    """
-    if not times:
-        raise ValueError("a clip needs at least one decoded frame, got no frame times")
-    start, end = time_window(frame_start, frame_end, fps)
-    inside = [i for i, t in enumerate(times) if t >= start and (end is None or t < end)]
-    if inside:
-        return inside[0], inside[-1]
-    before_end = [i for i, t in enumerate(times) if end is None or t < end]
-    # The first displayed frame is at time 0 and end > 0, so some frame always starts before it.
-    last = before_end[-1] if before_end else 0
-    return last, last
+    """`range_by_time` for frame numbers counted at `fps`, as a (first, last) pair."""
+    r = range_by_time(Window.by_stated_rate(frame_start, frame_end, fps), times)
+    return r.first, r.last
 
 
 class RangeTracker:
-    """Follows frames as they are decoded, in display order, to find a clip's (first, last).
+    """Follows frames as they are decoded, in display order, to find a clip's Range.
 
     It says when decoding can stop: once no later frame can change the result. For the time rule
     that is the first frame at or past the window's end, which assumes display times do not
     decrease (decoders output frames in presentation order, so they do not in valid files).
     """
 
-    def __init__(self, frame_start: int, frame_end: int, fps: Fraction | None = None):
-        check_frame_range(frame_start, frame_end)
-        self.frame_start = frame_start
-        self.frame_end = frame_end
-        self.fps = None if fps is None else Fraction(fps)
-        self._end = None if fps is None else time_window(frame_start, frame_end, self.fps)[1]
+    def __init__(self, window: Window):
+        self.window = window
         self.times: list[Fraction] = []
         self.count = 0
         self.done = False
 
     def add(self, time: Fraction | None = None) -> None:
         """Records the next displayed frame (its time is needed only for the time rule)."""
-        if self.fps is not None:
+        window = self.window
+        if window.timed:
             if time is None:
-                raise ValueError("the stated-rate rule needs each frame's time")
+                raise ValueError("the time rule needs each frame's time")
             self.times.append(time)
-            self.done = self._end is not None and time >= self._end
+            self.done = window.end is not None and time >= window.end
         else:
-            self.done = self.frame_end != -1 and self.count + 1 >= self.frame_end
+            self.done = window.frame_end != -1 and self.count + 1 >= window.frame_end
         self.count += 1
 
-    def result(self) -> tuple[int, int]:
-        """(first, last), valid once `done` or after the last frame of the video."""
-        if self.fps is None:
-            return frame_range_by_index(self.frame_start, self.frame_end, self.count)
-        return frame_range_by_time(self.times, self.frame_start, self.frame_end, self.fps)
+    def result(self) -> Range:
+        """The clip's Range, valid once `done` or after the last frame of the video."""
+        if self.window.timed:
+            return range_by_time(self.window, self.times)
+        return range_by_index(self.window, self.count)
 
 
 def guess_range(
-    frame_start: int,
-    frame_end: int,
-    fps: Fraction | None,
-    total_guess: int | None,
-    rate_guess: Fraction | None,
+    window: Window, total_guess: int | None, rate_guess: Fraction | None
 ) -> tuple[int, int] | None:
     """A guess of (first, last) from the container's claims, before decoding; None if unguessable.
 
     Only used to choose which frames to keep while decoding; a wrong guess costs a second pass,
     never a wrong frame.
     """
-    if fps is None:
-        if frame_end == -1 and not total_guess:
+    if not window.timed:
+        if window.frame_end == -1 and not total_guess:
             return None
-        return frame_range_by_index(frame_start, frame_end, total_guess or frame_end)
+        total = total_guess or window.frame_end
+        last = total - 1 if window.frame_end == -1 else window.frame_end - 1
+        last = min(last, total - 1)
+        return min(window.frame_start - 1, last), last
     if not rate_guess or rate_guess <= 0:
         return None
-    start, end = time_window(frame_start, frame_end, fps)
     rate = Fraction(rate_guess)
-    first = -(-start * rate // 1)  # ceil: first frame at or after start
-    if end is None:
+    first = -(-window.start * rate // 1)  # ceil: first frame at or after start
+    if window.end is None:
         if not total_guess:
             return None
         last = total_guess - 1
     else:
-        last = -(-end * rate // 1) - 1  # last frame before end
+        last = -(-window.end * rate // 1) - 1  # last frame before end
     if total_guess:
         last = min(last, total_guess - 1)
     last = max(last, 0)

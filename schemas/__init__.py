@@ -14,6 +14,7 @@ from schemas.dataset_info import (
 from schemas.features import (
     FRAME_ENCODINGS,
     SCHEMA_VERSION,
+    SCHEMA_VERSIONS_READ,
     ClipMeta,
     ClipSchema,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "LABELS_TXT",
     "FRAME_ENCODINGS",
     "SCHEMA_VERSION",
+    "SCHEMA_VERSIONS_READ",
     "ClipMeta",
     "ClipSchema",
     "DatasetInfo",

@@ -10,12 +10,13 @@ import json
 import posixpath
 from typing import Any
 
-from schemas.features import SCHEMA_VERSION, ClipSchema
+from schemas.features import SCHEMA_VERSION, SCHEMA_VERSIONS_READ, ClipSchema
 from schemas.lazy_tf import tensorflow as tf
 
 DATASET_JSON = "dataset.json"
 LABELS_TXT = "labels.txt"
 ERRORS_JSONL = "errors.jsonl"
+COVERAGE_JSON = "coverage.json"
 COMPRESSIONS = ("", "GZIP")
 # What tfds.folder_dataset.write_metadata puts beside the shards (preprocess/tfds_metadata.py):
 # two files and the ClassLabel's names, `<feature>.labels.txt`.
@@ -27,14 +28,14 @@ def is_side_file(name: str) -> bool:
     """Whether a file name in an output folder is one of the files beside the shards (ours, TFDS's,
     or a hidden one: a shard being written, a run's marker) that a glob like 'OUT/*' also matches."""
     return (
-        name in (DATASET_JSON, LABELS_TXT, ERRORS_JSONL, *TFDS_FILES)
+        name in (DATASET_JSON, LABELS_TXT, ERRORS_JSONL, COVERAGE_JSON, *TFDS_FILES)
         or name.endswith(TFDS_LABELS_SUFFIX)
         or name.startswith(".")
     )
 
 
 def shard_name(split: str, index: int, num_shards: int, compression: str = "") -> str:
-    """`{split}-SSSSS-of-NNNNN.tfrecord[.gz]`, the name DESIGN.md promises users."""
+    """`{split}-SSSSS-of-NNNNN.tfrecord[.gz]`, the name docs/design.md promises users."""
     suffix = ".tfrecord.gz" if compression == "GZIP" else ".tfrecord"
     return f"{split}-{index:05d}-of-{num_shards:05d}{suffix}"
 
@@ -61,6 +62,11 @@ class DatasetInfo:
     command_line: list[str] = dataclasses.field(default_factory=list)
     package_version: str = ""
     schema_version: int = SCHEMA_VERSION
+    # Version 2: written clips by cut rule and by WLASL folder layout, and how many were clamped.
+    cuts: dict[str, int] = dataclasses.field(default_factory=dict)
+    layouts: dict[str, int] = dataclasses.field(default_factory=dict)
+    num_clamped: int = 0
+    manifest_format: str = ""
 
     def __post_init__(self):
         if self.compression not in COMPRESSIONS:
@@ -81,6 +87,10 @@ class DatasetInfo:
             "num_failures": self.num_failures,
             "command_line": self.command_line,
             "package_version": self.package_version,
+            "cuts": self.cuts,
+            "layouts": self.layouts,
+            "num_clamped": self.num_clamped,
+            "manifest_format": self.manifest_format,
         }
 
     @classmethod
@@ -89,10 +99,10 @@ class DatasetInfo:
         if not isinstance(data, dict):
             raise ValueError(f"{source}: expected a JSON object, got {type(data).__name__}")
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in SCHEMA_VERSIONS_READ or isinstance(version, bool):
             raise ValueError(
                 f"{source}: schema_version {version!r} is not supported; "
-                f"this package reads schema version {SCHEMA_VERSION}"
+                f"this package reads schema versions {', '.join(map(str, SCHEMA_VERSIONS_READ))}"
             )
         required = {
             "num_frames": int,
@@ -123,6 +133,10 @@ class DatasetInfo:
                 command_line=list(data.get("command_line", [])),
                 package_version=str(data.get("package_version", "")),
                 schema_version=version,
+                cuts=dict(data.get("cuts", {})),
+                layouts=dict(data.get("layouts", {})),
+                num_clamped=int(data.get("num_clamped", 0)),
+                manifest_format=str(data.get("manifest_format", "")),
             )
         except ValueError as e:
             raise ValueError(f"{source}: {e}") from None
@@ -177,3 +191,22 @@ def read_labels(folder: str) -> list[str]:
     if not labels or any(not g for g in labels):
         raise ValueError(f"{path}: expected one non-empty gloss per line")
     return labels
+
+
+def label_difference(ours: list[str], theirs: list[str]) -> str:
+    """Where two labels.txt first disagree, e.g. "line 3: 'book' vs 'drink'" ('' if equal).
+
+    A count alone does not say whether a model and a dataset were built from different glosses or
+    from the same ones in another order; the first differing line does.
+    """
+    for line, (a, b) in enumerate(zip(ours, theirs), start=1):
+        if a != b:
+            return f"line {line}: {a!r} vs {b!r}"
+    if len(ours) != len(theirs):
+        shorter = min(len(ours), len(theirs))
+        extra = (ours if len(ours) > shorter else theirs)[shorter]
+        return (
+            f"{len(ours)} vs {len(theirs)} glosses, the first {shorter} agree; "
+            f"line {shorter + 1}: {extra!r}"
+        )
+    return ""

@@ -15,7 +15,9 @@ import numpy as np
 from schemas.lazy_tf import tensorflow as tf
 
 # Bumped whenever a key, dtype or meaning changes; written to dataset.json and checked on read.
-SCHEMA_VERSION = 1
+# Version 2 only adds features (provenance), so readers take both: see SCHEMA_VERSIONS_READ.
+SCHEMA_VERSION = 2
+SCHEMA_VERSIONS_READ = (1, 2)
 
 FRAMES = "frames"
 LABEL = "label"
@@ -29,6 +31,16 @@ FRAME_START = "frame_start"
 FRAME_END = "frame_end"
 FRAME_INDICES = "frame_indices"
 NUM_SOURCE_FRAMES = "num_source_frames"
+# Version 2: where the record came from and how it was cut (docs/design.md, "Record contract").
+CLIP_ID = "clip_id"  # unique in the dataset
+PATH = "path"  # the video as the manifest names it (relative to --video_dir or the manifest)
+CUT = "cut"  # which rule cut the clip: one of CUT_RULES
+LAYOUT = "layout"  # WLASL: 'processed' or 'raw'; '' for other formats
+CUT_FIRST = "cut_first"  # 0-based first and last decoded frame the rule gave (frame_indices
+CUT_LAST = "cut_last"  # are sampled between them)
+CLAMPED = "clamped"  # 1: the clip's range ran past the video's end and was cut there
+WINDOW_START = "window_start_s"  # the time rules' window in seconds; -1 for the frame rules
+WINDOW_END = "window_end_s"  # -1 also for a window open to the end
 
 FRAME_ENCODINGS = ("jpeg", "png", "raw")
 
@@ -42,6 +54,10 @@ CUT_RULES = (CUT_FRAMES, CUT_STATED_RATE, CUT_TIME_WINDOW, CUT_WHOLE_FILE)
 # Metadata keys by kind; frames and frame_indices depend on the clip shape and are added per schema.
 _BYTES_KEYS = (GLOSS, VIDEO_ID, SPLIT, SOURCE)
 _INT_KEYS = (LABEL, INSTANCE_ID, SIGNER_ID, FRAME_START, FRAME_END, NUM_SOURCE_FRAMES)
+# Version-2 keys with the value a version-1 record reads as (it has none of them).
+_V2_BYTES_KEYS = (CLIP_ID, PATH, CUT, LAYOUT)
+_V2_INT_KEYS = (CUT_FIRST, CUT_LAST, CLAMPED)
+_V2_FLOAT_KEYS = (WINDOW_START, WINDOW_END)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +75,15 @@ class ClipMeta:
     signer_id: int = -1
     frame_start: int = 1
     frame_end: int = -1
+    clip_id: str = ""
+    path: str = ""
+    cut: str = ""
+    layout: str = ""
+    cut_first: int = -1
+    cut_last: int = -1
+    clamped: bool = False
+    window_start_s: float = -1.0
+    window_end_s: float = -1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,8 +126,12 @@ class ClipSchema:
         feature[FRAME_INDICES] = _int_feature(indices)
         for key in _BYTES_KEYS:
             feature[key] = _bytes_feature([str(getattr(meta, key)).encode("utf-8")])
-        for key in _INT_KEYS:
+        for key in _INT_KEYS + _V2_INT_KEYS:
             feature[key] = _int_feature([int(getattr(meta, key))])
+        for key in _V2_BYTES_KEYS:
+            feature[key] = _bytes_feature([str(getattr(meta, key)).encode("utf-8")])
+        for key in _V2_FLOAT_KEYS:
+            feature[key] = _float_feature([float(getattr(meta, key))])
         example = tf.train.Example(features=tf.train.Features(feature=feature))
         # Map fields (the feature dict) serialize in hash order unless asked otherwise, which
         # differs between processes; deterministic=True keeps shards byte-identical run to run.
@@ -137,6 +166,10 @@ class ClipSchema:
         }
         spec.update({k: tf.io.FixedLenFeature([], tf.string) for k in _BYTES_KEYS})
         spec.update({k: tf.io.FixedLenFeature([], tf.int64) for k in _INT_KEYS})
+        # Defaults let version-1 records parse: they read as '' / -1 ("unknown").
+        spec.update({k: tf.io.FixedLenFeature([], tf.string, "") for k in _V2_BYTES_KEYS})
+        spec.update({k: tf.io.FixedLenFeature([], tf.int64, -1) for k in _V2_INT_KEYS})
+        spec.update({k: tf.io.FixedLenFeature([], tf.float32, -1.0) for k in _V2_FLOAT_KEYS})
         return spec
 
     def parse(self, serialized: tf.Tensor, float_frames: bool = True) -> dict[str, tf.Tensor]:
@@ -171,6 +204,10 @@ class ClipSchema:
 
 def _bytes_feature(values: list[bytes]) -> tf.train.Feature:
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+
+
+def _float_feature(values) -> tf.train.Feature:
+    return tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
 
 
 def _int_feature(values) -> tf.train.Feature:

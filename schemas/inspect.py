@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
+import json
 import logging
 import posixpath
 import sys
 
 import numpy as np
 
+from schemas import coverage
 from schemas import dataset_info as info_files
 from schemas import features
 from schemas.lazy_tf import tensorflow as tf
@@ -45,6 +47,7 @@ class Report:
     counts: dict[str, collections.Counter]  # split -> Counter(gloss)
     problems: list[str]
     samples: list[SampleClip]
+    coverage: dict | None = None  # coverage.json (version-2 folders), shown with the counts
 
 
 def _record_problems(parsed: dict, where: str, split: str, labels: list[str]) -> list[str]:
@@ -115,6 +118,10 @@ def inspect_dataset(folder: str, max_samples: int = 0, sample_split: str | None 
     if sample_split is None:
         sample_split = "train" if "train" in info.splits else (sorted(info.splits) or [""])[0]
     report = Report(folder, info, labels, collections.defaultdict(collections.Counter), [], [])
+    coverage_path = info_files.join(folder, info_files.COVERAGE_JSON)
+    if tf.io.gfile.exists(coverage_path):
+        with tf.io.gfile.GFile(coverage_path) as f:
+            report.coverage = json.load(f)
     if len(labels) != info.num_labels:
         report.problems.append(
             f"{folder}: labels.txt has {len(labels)} glosses, dataset.json "
@@ -157,6 +164,9 @@ def format_report(report: Report) -> str:
                 lines.append(f"    {gloss:<{width}} {counts[gloss]}")
         for gloss in sorted(set(counts) - set(report.labels)):
             lines.append(f"    {gloss:<{width}} {counts[gloss]}  (not in labels.txt)")
+    if report.coverage is not None:
+        lines.append(f"  coverage ({info_files.COVERAGE_JSON}):")
+        lines.append(coverage.format_table(report.coverage, info.num_labels))
     if report.problems:
         lines.append(f"  {len(report.problems)} problem(s):")
         lines.extend(f"    {p}" for p in report.problems)

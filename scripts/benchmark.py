@@ -4,6 +4,7 @@
     python scripts/benchmark.py input --json_out=build/bench/input.json
     python scripts/benchmark.py train --json_out=build/bench/train.json
     KERAS_BACKEND=jax python scripts/benchmark.py gpu --json_out=build/bench/gpu.json
+    python scripts/benchmark.py shared --json_out=build/bench/shared.json  # clips of one video
     python scripts/benchmark.py train --tiny     # seconds: small shapes, a check that it runs
 
 Each prints its tables and writes every measurement to --json_out (default build/bench/NAME.json).
@@ -19,7 +20,7 @@ if __name__ == "__main__" and __package__ is None:
     # Run as a file: make the project importable without installing it.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-STAGES = ("preprocess", "input", "train", "gpu")
+STAGES = ("preprocess", "shared", "input", "train", "gpu")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -46,12 +47,17 @@ def main(argv=None) -> int:
     if args.stage == "gpu":
         # Keras picks its backend once, at import: JAX unless the caller chose otherwise.
         os.environ.setdefault("KERAS_BACKEND", "jax")
-        from training import benchmark as tb
+        from benchmarks import training_bench as tb
 
         result = tb.run_gpu(tb.GpuBenchConfig(tiny=args.tiny, batch_sizes=batches, **extra))
         text = tb.report_gpu(result)
+    elif args.stage == "shared":
+        from benchmarks import shared_video_bench as sb
+
+        result = sb.run(sb.SharedVideoBenchConfig(tiny=args.tiny, workdir=args.workdir, **extra))
+        text = sb.report(result)
     elif args.stage == "preprocess":
-        from preprocess import benchmark as pb
+        from benchmarks import preprocess_bench as pb
 
         config = pb.PreprocessBenchConfig(tiny=args.tiny, workdir=args.workdir, **extra)
         if args.tiny:
@@ -61,7 +67,7 @@ def main(argv=None) -> int:
         result = pb.run(config)
         text = pb.report(result)
     else:
-        from training import benchmark as tb
+        from benchmarks import training_bench as tb
 
         config = tb.TrainBenchConfig(
             tiny=args.tiny, workdir=args.workdir, batch_sizes=batches, **extra

@@ -95,7 +95,7 @@ def test_train(tmp_path, capsys):
 def test_gpu_refuses_the_tensorflow_backend():
     import keras
 
-    from training import benchmark
+    from benchmarks import training_bench as benchmark
 
     if keras.backend.backend() == "jax":
         pytest.skip("Keras already runs on JAX in this process")

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from schemas.dataset_info import join
+from schemas.dataset_info import join, label_difference
 from training import input_pipeline, run_folder
 
 TOP_K = (1, 5, 10)
@@ -52,7 +52,8 @@ def evaluate(
     if list(source.labels) != labels:
         raise ValueError(
             f"{source.folders[0]}/labels.txt ({len(source.labels)} classes) differs from "
-            f"{model_dir}/labels.txt ({len(labels)} classes)"
+            f"{model_dir}/labels.txt ({len(labels)} classes): "
+            f"{label_difference(list(source.labels), labels)}"
         )
     input_pipeline.check_shards(source)
     data = input_pipeline.make_dataset(

@@ -1,7 +1,8 @@
-"""Shards → batches of (frames float32 in [0, 1], label): list, check, interleave, parse, batch.
+"""Shards → batches of (frames uint8, label): list, check, interleave, parse, batch.
 
-The one frame conversion (`preprocess_frames`) lives here and is used by training, evaluate, predict
-and the SavedModel's serving signature alike, so what the model sees never depends on the caller.
+Frames stay uint8 all the way into the model, whose first layer scales them (training.model,
+docs/design.md): training, evaluate, predict and the SavedModel's serving signature feed the
+model the same bytes, and the pipeline moves a quarter of the bytes a float32 clip would take.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from schemas import features
 from schemas.dataset_info import (
     DatasetInfo,
     is_side_file,
+    label_difference,
     read_dataset_info,
     read_labels,
     shard_name,
@@ -29,11 +31,15 @@ LABEL_ERROR = "label outside the vocabulary"
 
 
 def preprocess_frames(frames: tf.Tensor) -> tf.Tensor:
-    """uint8 clips (..., T, S, S, 3) → float32 in [0, 1]; the model's only input conversion."""
+    """uint8 clips (..., T, S, S, 3), checked and returned as they are: what the model takes.
+
+    The model scales them itself (its Rescaling input layer). Float frames fail here: the model
+    would cast them to uint8 and scale them again, and no error would say so.
+    """
     frames = tf.convert_to_tensor(frames)
     if frames.dtype != tf.uint8:
         raise ValueError(f"frames must be uint8, got {frames.dtype.name}")
-    return tf.image.convert_image_dtype(frames, tf.float32)
+    return frames
 
 
 class CorruptShardError(ValueError):
@@ -189,7 +195,10 @@ def open_source(globs: str, skip_corrupt: bool = False) -> DataSource:
                 f"{info.clip} (compression {info.compression!r})"
             )
         elif folder_labels != labels:
-            raise ValueError(f"{folder}/labels.txt differs from {first}/labels.txt")
+            raise ValueError(
+                f"{folder}/labels.txt differs from {first}/labels.txt: "
+                f"{label_difference(folder_labels, labels)}"
+            )
         num_examples += count_examples(shards, folder_info)
     source = DataSource(
         files=tuple(files),
@@ -286,7 +295,7 @@ def make_dataset(
     input_context: tf.distribute.InputContext | None = None,
     record_limits: list[int] | tuple[int, ...] | None = None,
 ) -> tf.data.Dataset:
-    """Batches of (frames float32 (B, T, S, S, 3) in [0, 1], label int32 (B,)).
+    """Batches of (frames uint8 (B, T, S, S, 3), label int32 (B,)): the model scales the frames.
 
     `batch_size` is the batch of this pipeline (per replica under a strategy).
     Training: files and records shuffled (`shuffle_buffer` 0 turns it off), repeated forever
@@ -356,10 +365,6 @@ def make_dataset(
 
     ds = ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=training)
-    # Converted after batching: one vectorized op per batch instead of one per clip.
-    ds = ds.map(
-        lambda frames, label: (preprocess_frames(frames), label), num_parallel_calls=AUTOTUNE
-    )
     return ds.prefetch(AUTOTUNE)
 
 
@@ -368,7 +373,7 @@ def batch_spec(
 ) -> tuple[tf.TensorSpec, tf.TensorSpec]:
     """The (frames, label) spec of `make_dataset`'s batches."""
     return (
-        tf.TensorSpec((batch_size, *info.clip.frame_shape), tf.float32),
+        tf.TensorSpec((batch_size, *info.clip.frame_shape), tf.uint8),
         tf.TensorSpec((batch_size,), tf.int32),
     )
 

@@ -18,6 +18,12 @@ def min_side(size: int) -> int:
     return size
 
 
+# The model's input: uint8 clips as the shards hold them. Scaling to [0, 1] is the model's first
+# layer (docs/design.md), so training, evaluate, predict and serving feed the same bytes.
+INPUT_DTYPE = "uint8"
+SCALE = 1.0 / 255.0
+
+
 def build_model(
     num_classes: int,
     num_frames: int = 20,
@@ -25,11 +31,62 @@ def build_model(
     dropout: float = DROPOUT,
     recurrent_dropout: float = RECURRENT_DROPOUT,
 ) -> keras.Model:
-    """Uncompiled classifier for clips (num_frames, size, size, 3) float32 in [0, 1].
+    """Uncompiled classifier for uint8 clips (num_frames, size, size, 3) in [0, 255].
 
+    A `Rescaling(1/255)` layer scales them: it has no parameters, so the network and its
+    parameter count (33,000 + 15,681 per class) are the published ones. It computes in float32
+    under any dtype policy, as the float32 input the network was first trained on did.
     `dropout` and `recurrent_dropout` default to the published network; tests set them to 0
     so that one step under several replicas can be compared with one step on one device.
     """
+    _check_arguments(num_classes, num_frames, size, dropout, recurrent_dropout)
+    inputs = keras.Input(shape=(num_frames, size, size, 3), dtype=INPUT_DTYPE, name="frames")
+    x = keras.layers.Rescaling(SCALE, dtype="float32", name="rescale")(inputs)
+    return _classifier(inputs, x, num_classes, dropout, recurrent_dropout)
+
+
+def build_model_v1(
+    num_classes: int,
+    num_frames: int = 20,
+    size: int = 150,
+    dropout: float = DROPOUT,
+    recurrent_dropout: float = RECURRENT_DROPOUT,
+) -> keras.Model:
+    """The network as saved before uint8 input: float32 clips in [0, 1], no Rescaling layer.
+
+    Same layers and weights as `build_model`. Kept to describe (and test) the model.keras files
+    of older runs, which `accept_uint8` adapts when they are loaded.
+    """
+    _check_arguments(num_classes, num_frames, size, dropout, recurrent_dropout)
+    inputs = keras.Input(shape=(num_frames, size, size, 3), name="frames")
+    return _classifier(inputs, inputs, num_classes, dropout, recurrent_dropout)
+
+
+def takes_uint8(model: keras.Model) -> bool:
+    """True for models that scale uint8 clips themselves (`build_model`)."""
+    return len(model.inputs) == 1 and keras.backend.standardize_dtype(
+        model.inputs[0].dtype
+    ) == INPUT_DTYPE
+
+
+def accept_uint8(model: keras.Model) -> keras.Model:
+    """`model` if it takes uint8 clips; an older float-input model behind the same Rescaling.
+
+    The wrapper shares the old model's weights and computes exactly what the old float path
+    computed (uint8 → float32 × 1/255 → network), so every caller feeds uint8 alike.
+    """
+    if takes_uint8(model):
+        return model
+    if len(model.inputs) != 1 or len(model.input_shape) != 5:
+        raise ValueError(
+            f"expected a clip classifier with one (N, T, S, S, 3) input, got {model.input_shape}"
+        )
+    inputs = keras.Input(shape=model.input_shape[1:], dtype=INPUT_DTYPE, name="frames")
+    x = keras.layers.Rescaling(SCALE, dtype="float32", name="rescale")(inputs)
+    return keras.Model(inputs, model(x), name=model.name)
+
+
+def _check_arguments(num_classes, num_frames, size, dropout, recurrent_dropout) -> None:
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
     if not isinstance(num_frames, int) or num_frames < 1:
@@ -43,8 +100,9 @@ def build_model(
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"{name} must be in [0, 1), got {rate!r}")
 
-    inputs = keras.Input(shape=(num_frames, size, size, 3), name="frames")
-    x = inputs
+
+def _classifier(inputs, x, num_classes, dropout, recurrent_dropout) -> keras.Model:
+    """Four ConvLSTM2D blocks on float clips `x` in [0, 1], then the softmax."""
     for block, filters in enumerate(FILTERS, start=1):
         x = keras.layers.ConvLSTM2D(
             filters=filters,

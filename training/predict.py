@@ -35,6 +35,7 @@ class Prediction:
     probabilities: np.ndarray  # (num_classes,) float32, in labels.txt order
     frame_indices: tuple[int, ...]  # 0-based display-order indices of the sampled frames
     num_source_frames: int
+    clamped: bool = False  # the asked range ran past the video's end and was cut there
 
 
 def round_trip(frames: np.ndarray, schema: ClipSchema) -> tf.Tensor:
@@ -122,6 +123,7 @@ def predict_video(
         probabilities=probs,
         frame_indices=tuple(clip.frame_indices),
         num_source_frames=clip.num_source_frames,
+        clamped=clip.clamped,
     )
 
 
@@ -174,6 +176,8 @@ def format_prediction(path: str, prediction: Prediction) -> str:
         f"frames: {len(prediction.frame_indices)} sampled of {prediction.num_source_frames} "
         f"decoded, indices {indices}",
     ]
+    if prediction.clamped:
+        lines.append("note: the frame range runs past the video's end; the clip was cut there")
     width = len(str(len(prediction.top_k)))
     for rank, (gloss, prob) in enumerate(prediction.top_k, 1):
         lines.append(f"{rank:>{width}}. {prob:.4f}  {gloss}")

@@ -6,7 +6,7 @@
     RUN/checkpoints/epoch-NNN.weights.h5
     RUN/logs/                          TensorBoard (train/, validation/)
     RUN/metrics.csv                    one row per epoch
-    RUN/model.keras                    the model (float32 [0, 1] clips in, probabilities out)
+    RUN/model.keras                    the model (uint8 clips in, probabilities out)
     RUN/saved_model/                   serving signature: uint8 clips (N, T, S, S, 3) in
     RUN/train_summary.json             global step, epochs, last metrics
 """
@@ -27,6 +27,7 @@ from schemas.dataset_info import (
     read_labels,
 )
 from training.input_pipeline import preprocess_frames
+from training.model import accept_uint8
 
 CONFIG_JSON = "config.json"
 BACKUP_DIR = "backup"
@@ -59,9 +60,10 @@ def write_json(path: str, data: dict) -> None:
 def export_saved_model(model: keras.Model, path: str) -> None:
     """SavedModel whose `serve` / `serving_default` signature takes uint8 clips (N, T, S, S, 3).
 
-    The conversion to float is `preprocess_frames`, the function the training pipeline applies,
-    so serving cannot drift from training.
+    The model scales the clips itself (its Rescaling input layer), as in training, so serving
+    cannot drift from training.
     """
+    model = accept_uint8(model)
     _, num_frames, height, width, channels = model.input_shape
 
     def serve(clips):
@@ -86,7 +88,8 @@ def load_run(model_dir: str) -> tuple[keras.Model, list[str], DatasetInfo]:
         raise FileNotFoundError(f"{path} not found: expected the model of a finished training run")
     info = read_dataset_info(model_dir)
     labels = read_labels(model_dir)
-    model = keras.models.load_model(path)
+    # Runs saved before uint8 input took float32 clips: adapted, so every caller feeds uint8.
+    model = accept_uint8(keras.models.load_model(path))
     check_model_matches(model, info, len(labels), source=model_dir)
     return model, labels, info
 

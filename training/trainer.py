@@ -11,7 +11,13 @@ import time
 import keras
 import tensorflow as tf
 
-from schemas.dataset_info import DATASET_JSON, join, read_dataset_info, read_labels
+from schemas.dataset_info import (
+    DATASET_JSON,
+    join,
+    label_difference,
+    read_dataset_info,
+    read_labels,
+)
 from training import input_pipeline, run_folder
 from training.config import TrainConfig
 from training.model import build_model, compile_model
@@ -183,10 +189,11 @@ def check_resumed_data(model_dir: str, out_dir: str, source: input_pipeline.Data
         differences.append(f"schema version {run_info.schema_version} vs {new.schema_version}")
     if run_info.clip.frame_shape != new.clip.frame_shape:
         differences.append(f"clips {run_info.clip.frame_shape} vs {new.clip.frame_shape}")
+    first = label_difference(list(run_labels), list(source.labels))
     if run_info.num_labels != new.num_labels:
-        differences.append(f"{run_info.num_labels} classes vs {new.num_labels}")
+        differences.append(f"{run_info.num_labels} classes vs {new.num_labels} ({first})")
     elif tuple(run_labels) != source.labels:
-        differences.append("labels.txt lists other glosses")
+        differences.append(f"labels.txt lists other glosses ({first})")
     if differences:
         raise ValueError(
             f"{model_dir} holds a run trained on data its dataset.json describes, and "

@@ -37,6 +37,15 @@ def assert_frame_exact(clip, video, expected, box=None):
 @pytest.mark.parametrize("frame_start,frame_end,fps", RANGES)
 def test_frame_exact_against_ffmpeg(video_corpus, name, frame_start, frame_end, fps):
     video = video_corpus[name]
+    try:
+        expected_indices(video, frame_start, frame_end, fps)
+    except sampling.RangePastEnd:
+        with pytest.raises(decoder.DecodeError) as e:
+            decoder.decode_clip(
+                str(video.path), frame_start=frame_start, frame_end=frame_end, fps=fps
+            )
+        assert e.value.reason == "range_past_end" and e.value.info["num_decoded_frames"] >= 1
+        return
     clip = decoder.decode_clip(
         str(video.path), frame_start=frame_start, frame_end=frame_end, fps=fps
     )
@@ -87,13 +96,45 @@ def test_short_videos_repeat_frames(video_corpus, name):
     assert_frame_exact(clip, video, sampling.sample_indices(0, n - 1, 20))
 
 
+def test_a_range_running_past_the_end_is_clamped_and_says_so(video_corpus):
+    video = video_corpus["h264.mkv"]  # 45 frames
+    clip = decoder.decode_clip(str(video.path), frame_start=40, frame_end=100)
+    assert_frame_exact(clip, video, sampling.sample_indices(39, 44, 20))
+    assert (clip.first, clip.last, clip.clamped) == (39, 44, True)
+    whole = decoder.decode_clip(str(video.path), frame_start=40, frame_end=45)
+    assert (whole.first, whole.last, whole.clamped) == (39, 44, False)
+
+
 @pytest.mark.parametrize(
-    "frame_start,frame_end,first,last", [(40, 100, 39, 44), (100, 200, 44, 44)]
+    "kwargs,info",
+    [
+        ({"frame_start": 46, "frame_end": 200}, {"frame_start": 46, "num_decoded_frames": 45}),
+        ({"frame_start": 60, "frame_end": -1, "fps": Fraction(25)}, {"window_start_s": 2.36}),
+        ({"start_time": Fraction(5), "end_time": Fraction(6)}, {"window_end_s": 6.0}),
+    ],
 )
-def test_ranges_past_the_end_are_clamped(video_corpus, frame_start, frame_end, first, last):
+def test_a_range_starting_past_the_end_is_an_error_never_a_record(video_corpus, kwargs, info):
+    """Never twenty copies of the last frame: the numbers go to errors.jsonl instead."""
+    video = video_corpus["h264.mkv"]  # 45 frames at 25 fps: 1.8 s
+    with pytest.raises(decoder.DecodeError) as e:
+        decoder.decode_clip(str(video.path), **kwargs)
+    assert e.value.reason == "range_past_end"
+    assert info.items() <= e.value.info.items()
+    assert "starts after the video's last frame" in e.value.detail
+    assert pickle.loads(pickle.dumps(e.value)).info == e.value.info
+
+
+def test_a_time_window_in_seconds_selects_by_display_time(video_corpus):
     video = video_corpus["h264.mkv"]
-    clip = decoder.decode_clip(str(video.path), frame_start=frame_start, frame_end=frame_end)
-    assert_frame_exact(clip, video, sampling.sample_indices(first, last, 20))
+    clip = decoder.decode_clip(str(video.path), start_time=Fraction(1, 5), end_time=Fraction(2, 5))
+    # [0.2 s, 0.4 s) is exactly what 25-fps frame numbers 6..10 stand for.
+    same = decoder.decode_clip(str(video.path), frame_start=6, frame_end=10, fps=Fraction(25))
+    assert clip.frame_indices == same.frame_indices
+    inside = [i for i, t in enumerate(video.reference.times) if Fraction(1, 5) <= t < Fraction(2, 5)]
+    assert (clip.first, clip.last) == (inside[0], inside[-1])
+    assert_frame_exact(clip, video, sampling.sample_indices(inside[0], inside[-1], 20))
+    with pytest.raises(ValueError, match="not both"):
+        decoder.decode_clip(str(video.path), fps=Fraction(25), start_time=Fraction(0))
 
 
 @pytest.mark.parametrize("name", ["rot90.mp4", "rot180.mp4", "rot270.mp4"])
@@ -274,3 +315,60 @@ def test_url_paths_are_read_through_tensorflow_gfile(video_corpus):
     with pytest.raises(decoder.DecodeError) as e:
         decoder.decode_clip("ram://videos/missing.mp4")
     assert e.value.reason == "missing_file"
+
+
+SHARED_WINDOWS = [
+    sampling.Window.by_frames(),
+    sampling.Window.by_frames(5, 30),
+    sampling.Window.by_stated_rate(3, 20, Fraction(25)),
+    sampling.Window.by_stated_rate(30, -1, Fraction(25)),
+    sampling.Window.by_time(Fraction(1, 10), Fraction(1, 2)),
+    sampling.Window.by_time(Fraction(1), Fraction(9)),  # runs past the end: clamped
+    sampling.Window.by_time(Fraction(50), None),  # starts past the end: range_past_end
+]
+
+
+def _outcome(result):
+    if isinstance(result, decoder.DecodeError):
+        return ("error", result.reason, result.detail)
+    return (result.frame_indices, result.first, result.last, result.clamped,
+            result.num_source_frames, result.frames.tobytes())  # fmt: skip
+
+
+@pytest.mark.parametrize("name", [s.name for s in corpus.SPECS if s.pattern_box is None])
+def test_clips_sharing_a_video_equal_the_same_clips_decoded_alone(video_corpus, name):
+    """One pass over a shared video (raw WLASL, MS-ASL) gives each clip its own frames."""
+    path = str(video_corpus[name].path)
+    requests = [decoder.ClipRequest(w, num_frames=8, size=32) for w in SHARED_WINDOWS]
+    together = decoder.decode_clips(path, requests)
+    for request, result in zip(requests, together):
+        try:
+            alone = decoder.decode_clips(path, [request])[0]
+        except decoder.DecodeError as e:  # pragma: no cover - decode_clips returns errors
+            alone = e
+        assert _outcome(result) == _outcome(alone), request.window.describe()
+        if not isinstance(result, decoder.DecodeError):  # and they are ffmpeg's frames
+            ref = video_corpus[name].reference
+            window = request.window
+            found = (
+                sampling.range_by_time(window, ref.times)
+                if window.timed
+                else sampling.range_by_index(window, len(ref.indices))
+            )
+            expected = sampling.sample_indices(found.first, found.last, 8)
+            assert (result.first, result.last, result.clamped) == (
+                found.first, found.last, found.clamped,
+            )  # fmt: skip
+            assert [corpus.read_index(f) for f in result.frames] == [
+                ref.indices[i] for i in expected
+            ]
+    assert _outcome(together[-1])[:2] == ("error", "range_past_end")
+
+
+def test_a_broken_shared_video_fails_each_of_its_clips(video_corpus, tmp_path):
+    broken = tmp_path / "cut.mp4"
+    data = video_corpus["h264_bframes.mp4"].path.read_bytes()
+    broken.write_bytes(data[: len(data) // 2])
+    requests = [decoder.ClipRequest(w, num_frames=4, size=16) for w in SHARED_WINDOWS[:3]]
+    results = decoder.decode_clips(str(broken), requests)
+    assert [r.reason for r in results] == ["truncated"] * 3

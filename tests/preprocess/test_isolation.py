@@ -11,6 +11,9 @@ import pytest
 
 from preprocess import cli, decoder, manifests
 from preprocess.isolation import ClipLimits, IsolatedDecoder, check_declared_size
+from preprocess.sampling import Window
+
+WHOLE = Window.by_frames()
 from preprocess.synthetic import SyntheticConfig, make_dataset
 from schemas import dataset_info, features
 from schemas.features import ClipSchema
@@ -84,16 +87,16 @@ def test_crash_hang_and_memory_each_cost_one_clip_and_the_child_restarts(videos)
 
 def test_declared_frame_size_and_length_are_checked_before_decoding(videos):
     with pytest.raises(decoder.DecodeError, match=r"3840x2160 .*--clip_memory_mb=256") as big:
-        check_declared_size(videos["uhd"], ClipLimits(memory_mb=256), 1, -1, None)
+        check_declared_size(videos["uhd"], ClipLimits(memory_mb=256), WHOLE)
     assert big.value.reason == "too_large"
-    check_declared_size(videos["uhd"], ClipLimits(memory_mb=4096), 1, -1, None)  # fits
+    check_declared_size(videos["uhd"], ClipLimits(memory_mb=4096), WHOLE)  # fits
 
     limits = ClipLimits(max_video_frames=1000)
     with pytest.raises(decoder.DecodeError, match=r"1500 frames .*--max_video_frames=1000"):
-        check_declared_size(videos["long"], limits, 1, -1, None)
+        check_declared_size(videos["long"], limits, WHOLE)
     # A short clip of a long video decodes only up to the clip's end: no reason to refuse it.
-    check_declared_size(videos["long"], limits, 1, 50, 25)
-    check_declared_size(str(videos["folder"] / "missing.mp4"), limits, 1, -1, None)  # decoder's job
+    check_declared_size(videos["long"], limits, Window.by_stated_rate(1, 50, 25))
+    check_declared_size(str(videos["folder"] / "missing.mp4"), limits, WHOLE)  # decoder's job
 
 
 @pytest.mark.parametrize(

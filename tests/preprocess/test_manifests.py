@@ -109,6 +109,9 @@ def test_wlasl_reads_every_field_and_finds_files_by_stem(tmp_path):
         instance_id=0,
         signer_id=3,
         bbox=(10, 20, 110, 220),
+        rel_path="00335.mp4",
+        layout="processed",
+        url="https://example.com/v.mp4",
     )
     second = m.clips[1]
     assert (second.path, second.split, second.frame_start, second.frame_end) == (
@@ -125,6 +128,7 @@ def test_wlasl_reads_every_field_and_finds_files_by_stem(tmp_path):
     )
     # No file for video 12: not fatal here, the pipeline reports it as missing_file.
     assert m.clips[3].path == os.path.join(video_dir, "12.mp4")
+    assert m.clips[3].tried == (os.path.join(video_dir, "12.*"),)
     assert m.clips[3].label == 2
 
 
@@ -414,7 +418,14 @@ def test_csv_reads_columns_resolves_paths_and_numbers_labels_by_first_appearance
     m = read_manifest(path)
     assert m.glosses == ("hello", "book")
     a, b, c, a2 = m.clips
-    assert a == Clip(clip_id="v/a.mp4", path=str(tmp_path / "v" / "a.mp4"), gloss="hello", label=0)
+    assert a == Clip(
+        clip_id="v/a.mp4",
+        path=str(tmp_path / "v" / "a.mp4"),
+        gloss="hello",
+        label=0,
+        video_id="a",  # no video_id cell: the file's stem, so the record is traceable
+        rel_path="v/a.mp4",
+    )
     assert b == Clip(
         clip_id="vid_b#3-9",
         path="/abs/b.mov",
@@ -429,6 +440,7 @@ def test_csv_reads_columns_resolves_paths_and_numbers_labels_by_first_appearance
         instance_id=7,
         signer_id=2,
         bbox=(1, 2, 30, 40),
+        rel_path="/abs/b.mov",
     )
     assert (c.clip_id, c.path, c.split, c.fps) == (
         "gs://bucket/c.webm#5--1",
@@ -570,10 +582,16 @@ def test_folder_gloss_layout(tmp_path):
     touch(str(root / "notes.txt"))
     m = read_manifest(str(root))
     assert m.glosses == ("apple", "empty_gloss", "zebra")
+    assert m.format == "folder"
+
+    def clip(rel, gloss, label):
+        stem = os.path.splitext(os.path.basename(rel))[0]
+        return Clip(rel, str(root / rel), gloss, label, video_id=stem, rel_path=rel)
+
     assert m.clips == (
-        Clip("apple/a.mp4", str(root / "apple" / "a.mp4"), "apple", 0),
-        Clip("apple/b.MOV", str(root / "apple" / "b.MOV"), "apple", 0),
-        Clip("zebra/1.mp4", str(root / "zebra" / "1.mp4"), "zebra", 2),
+        clip("apple/a.mp4", "apple", 0),
+        clip("apple/b.MOV", "apple", 0),
+        clip("zebra/1.mp4", "zebra", 2),
     )
 
 

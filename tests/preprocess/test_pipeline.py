@@ -316,7 +316,8 @@ def test_beam_counters_count_written_and_failed_by_reason(dataset, tmp_path):
     assert counter("clips_written") == 3
     assert counter("clips_failed") == 3
     assert counter("failed_missing_file") == 1 and counter("failed_empty_file") == 1
-    assert (tmp_path / "dataset.json").exists()
+    # The job leaves its stats; the launcher (preprocess.outcome) writes dataset.json from them.
+    assert (tmp_path / pipeline.RUN_STATS_JSON).exists()
 
 
 def test_local_runs_never_try_to_download_prism(dataset, tmp_path, caplog):

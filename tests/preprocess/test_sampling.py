@@ -1,4 +1,4 @@
-"""The sampling rule of DESIGN.md, checked on hand-worked cases and properties."""
+"""The sampling rule of docs/design.md, checked on hand-worked cases and properties."""
 
 from fractions import Fraction
 
@@ -38,8 +38,21 @@ def test_frame_range_by_index_is_one_based_inclusive_and_clamped():
     assert sampling.frame_range_by_index(1, -1, 45) == (0, 44)
     assert sampling.frame_range_by_index(5, 30, 45) == (4, 29)
     assert sampling.frame_range_by_index(40, 100, 45) == (39, 44)
-    assert sampling.frame_range_by_index(100, 200, 45) == (44, 44)
+    assert sampling.frame_range_by_index(45, 100, 45) == (44, 44)
     assert sampling.frame_range_by_index(1, -1, 1) == (0, 0)
+
+
+def test_frame_range_says_when_it_was_clamped():
+    window = sampling.Window.by_frames
+    assert sampling.range_by_index(window(40, 100), 45) == sampling.Range(39, 44, clamped=True)
+    assert sampling.range_by_index(window(40, 45), 45) == sampling.Range(39, 44, clamped=False)
+    assert sampling.range_by_index(window(40, -1), 45) == sampling.Range(39, 44, clamped=False)
+
+
+def test_frame_range_past_the_end_is_an_error_with_the_numbers():
+    with pytest.raises(sampling.RangePastEnd, match="46..200 starts after") as e:
+        sampling.range_by_index(sampling.Window.by_frames(46, 200), 45)
+    assert e.value.info == {"frame_start": 46, "frame_end": 200, "num_decoded_frames": 45}
 
 
 @pytest.mark.parametrize(
@@ -79,7 +92,33 @@ def test_time_rule_window_with_no_frame_takes_the_last_frame_before_its_end():
     times = _times(3, 1)  # a 1-fps video: frames at 0, 1, 2 s
     assert sampling.frame_range_by_time(times, 2, 2, Fraction(25)) == (0, 0)  # [0.04, 0.08)
     assert sampling.frame_range_by_time(times, 30, 40, Fraction(25)) == (1, 1)  # [1.16, 1.6)
-    assert sampling.frame_range_by_time(times, 500, -1, Fraction(25)) == (2, 2)  # past the end
+    assert sampling.frame_range_by_time(times, 51, -1, Fraction(25)) == (2, 2)  # starts at 2 s
+
+
+def test_time_window_past_the_end_is_an_error_with_the_numbers():
+    times = _times(3, 1)  # frames at 0, 1, 2 s: the video lasts 3 s
+    with pytest.raises(sampling.RangePastEnd, match="starts after the video's last frame") as e:
+        sampling.frame_range_by_time(times, 52, -1, Fraction(25))  # [2.04 s, end)
+    assert e.value.info == {
+        "window_start_s": 2.04, "window_end_s": None, "num_decoded_frames": 3, "duration_s": 3.0,
+    }  # fmt: skip
+    with pytest.raises(sampling.RangePastEnd):
+        sampling.range_by_time(sampling.Window.by_time(Fraction(5, 2), Fraction(4)), times)
+
+
+def test_time_window_running_past_the_end_is_clamped_and_says_so():
+    times = _times(30, 30)  # 1 s of video
+    by_time = sampling.Window.by_time
+    assert sampling.range_by_time(by_time(Fraction(1, 2), Fraction(2)), times) == sampling.Range(
+        15, 29, clamped=True
+    )
+    # A window that ends exactly where the video ends lost nothing.
+    assert sampling.range_by_time(by_time(Fraction(1, 2), Fraction(1)), times).clamped is False
+    assert sampling.range_by_time(by_time(Fraction(1, 2), None), times).clamped is False
+    # MS-ASL style seconds: [0.1, 0.3) on a 30-fps file is frames 3..8.
+    assert sampling.range_by_time(by_time(Fraction(1, 10), Fraction(3, 10)), times) == (
+        sampling.Range(3, 8, clamped=False)
+    )
 
 
 @given(
@@ -90,9 +129,18 @@ def test_time_rule_window_with_no_frame_takes_the_last_frame_before_its_end():
 def test_time_rule_equals_index_rule_on_a_constant_25fps_file(total, start, length):
     end = -1 if length is None else start + length
     times = _times(total, 25)
-    assert sampling.frame_range_by_time(
-        times, start, end, Fraction(25)
-    ) == sampling.frame_range_by_index(start, end, total)
+    by_time = _outcome(
+        sampling.range_by_time, sampling.Window.by_stated_rate(start, end, Fraction(25)), times
+    )
+    by_index = _outcome(sampling.range_by_index, sampling.Window.by_frames(start, end), total)
+    assert by_time == by_index
+
+
+def _outcome(rule, *args):
+    try:
+        return rule(*args)
+    except sampling.RangePastEnd:
+        return "past end"
 
 
 @given(
@@ -103,23 +151,29 @@ def test_time_rule_equals_index_rule_on_a_constant_25fps_file(total, start, leng
 def test_range_tracker_stops_without_changing_the_result(times_ms, start, length):
     end = -1 if length is None else start + length
     times = [Fraction(0)] + [Fraction(t, 1000) for t in np.cumsum(times_ms).tolist()]
-    for fps in (None, Fraction(25)):
-        tracker = sampling.RangeTracker(start, end, fps)
+    for window in (
+        sampling.Window.by_frames(start, end),
+        sampling.Window.by_stated_rate(start, end, Fraction(25)),
+    ):
+        tracker = sampling.RangeTracker(window)
         for t in times:
             tracker.add(t)
             if tracker.done:
                 break
         full = (
-            sampling.frame_range_by_index(start, end, len(times))
-            if fps is None
-            else sampling.frame_range_by_time(times, start, end, fps)
+            _outcome(sampling.range_by_time, window, times)
+            if window.timed
+            else _outcome(sampling.range_by_index, window, len(times))
         )
-        assert tracker.result() == full
+        assert _outcome(tracker.result) == full
+        fps = Fraction(25) if window.timed else None
         if fps is None and end != -1 and end <= len(times):
             assert tracker.count == end  # stops right at the clip's last frame
 
 
 def test_guess_range_uses_the_containers_claims():
-    assert sampling.guess_range(1, -1, None, 75, Fraction(30)) == (0, 74)
-    assert sampling.guess_range(1, -1, None, None, Fraction(30)) is None
-    assert sampling.guess_range(6, 10, Fraction(25), 60, Fraction(30)) == (6, 11)
+    window = sampling.Window
+    assert sampling.guess_range(window.by_frames(), 75, Fraction(30)) == (0, 74)
+    assert sampling.guess_range(window.by_frames(), None, Fraction(30)) is None
+    assert sampling.guess_range(window.by_stated_rate(6, 10, 25), 60, Fraction(30)) == (6, 11)
+    assert sampling.guess_range(window.by_time(Fraction(1, 10), Fraction(3, 10)), 60, 30) == (3, 8)

@@ -32,7 +32,7 @@ def test_other_schema_version_is_refused_naming_the_file(tmp_path):
     data = _info().to_json()
     data["schema_version"] = SCHEMA_VERSION + 1
     (tmp_path / "dataset.json").write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=r"dataset.json: schema_version 2 is not supported"):
+    with pytest.raises(ValueError, match=r"dataset.json: schema_version 3 is not supported"):
         dataset_info.read_dataset_info(str(tmp_path))
 
 
@@ -77,3 +77,12 @@ def test_labels_refuse_what_would_break_one_gloss_per_line(tmp_path, glosses):
 def test_shard_names():
     assert dataset_info.shard_name("train", 3, 12) == "train-00003-of-00012.tfrecord"
     assert dataset_info.shard_name("val", 0, 1, "GZIP") == "val-00000-of-00001.tfrecord.gz"
+
+
+def test_label_difference_names_the_first_gloss_that_differs():
+    label_difference = dataset_info.label_difference
+    assert label_difference(["a", "b", "c"], ["a", "c", "b"]) == "line 2: 'b' vs 'c'"
+    assert label_difference(["a", "b"], ["a", "b", "c"]) == (
+        "2 vs 3 glosses, the first 2 agree; line 3: 'c'"
+    )
+    assert label_difference(["a"], ["a"]) == ""

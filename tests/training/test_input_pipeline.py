@@ -12,15 +12,16 @@ from tests.training.shards import write_shards
 from training import input_pipeline as ip
 
 
-def test_preprocess_frames_eagerly_and_inside_tf_data():
+def test_preprocess_frames_keeps_uint8_and_refuses_float_eagerly_and_inside_tf_data():
+    """The model scales uint8 itself: frames pass unchanged, float frames would be scaled twice."""
     frames = np.array([[[[0, 128, 255]]]], dtype=np.uint8)
     eager = ip.preprocess_frames(frames).numpy()
-    np.testing.assert_allclose(eager, [[[[0.0, 128 / 255, 1.0]]]], rtol=1e-6)
-    assert eager.dtype == np.float32
+    np.testing.assert_array_equal(eager, frames)
+    assert eager.dtype == np.uint8
     in_data = next(iter(tf.data.Dataset.from_tensors(frames).map(ip.preprocess_frames))).numpy()
     np.testing.assert_array_equal(in_data, eager)
     with pytest.raises(ValueError, match="uint8"):
-        ip.preprocess_frames(frames.astype(np.float32))
+        ip.preprocess_frames(frames.astype(np.float32) / 255)
 
 
 def test_glob_matching_nothing_names_the_glob(tmp_path):
@@ -101,10 +102,10 @@ def test_training_batches_shapes_values_and_drop_remainder(data_dir):
     data = ip.make_dataset(source.files, source.info, batch_size=5, training=True, seed=1)
     assert data.element_spec == ip.batch_spec(source.info, 5)
     frames, labels = next(iter(data))
-    assert frames.dtype == tf.float32 and frames.shape == (5, 4, 48, 48, 3)
-    assert 0.0 <= float(tf.reduce_min(frames)) and float(tf.reduce_max(frames)) <= 1.0
+    # uint8 into the model, which scales the frames itself (training.model).
+    assert frames.dtype == tf.uint8 and frames.shape == (5, 4, 48, 48, 3)
     # The clips' brightness encodes the label (tests/training/shards.py); parsing kept the pairing.
-    brightness = tf.reduce_mean(frames, axis=[1, 2, 3, 4]).numpy()
+    brightness = frames.numpy().mean(axis=(1, 2, 3, 4)) / 255
     np.testing.assert_allclose(brightness, (labels.numpy() + 1) / 4, atol=0.03)
     # Repeated forever: 24 examples still give 10 batches of 5.
     assert len(list(data.take(10))) == 10
@@ -130,7 +131,7 @@ def test_shuffle_is_seeded_and_reshuffled_every_epoch(data_dir):
 
     def order(seed):
         data = ip.make_dataset(source.files, source.info, 1, True, shuffle_buffer=64, seed=seed)
-        ids = [float(tf.reduce_sum(x)) for x, _ in data.take(48)]
+        ids = [int(tf.reduce_sum(tf.cast(x, tf.int64))) for x, _ in data.take(48)]
         return np.array(ids).reshape(2, 24)
 
     a, b, c = order(1), order(1), order(2)
@@ -157,6 +158,6 @@ def test_input_pipelines_split_the_records_without_overlap(tmp_path, num_files):
     for pipeline in range(2):
         context = tf.distribute.InputContext(2, pipeline, 1)
         data = ip.make_dataset(source.files, source.info, 1, False, input_context=context)
-        seen.append(sorted(float(tf.reduce_sum(x)) for x, _ in data))
+        seen.append(sorted(int(tf.reduce_sum(tf.cast(x, tf.int64))) for x, _ in data))
     assert len(seen[0]) == len(seen[1]) == 4
     assert sorted(seen[0] + seen[1]) == sorted(set(seen[0] + seen[1]))

@@ -61,7 +61,7 @@ def test_layers_are_configured_as_published():
 
 def test_small_clips_run_and_give_probabilities():
     model = compile_model(build_model(3, num_frames=4, size=48))
-    probs = model(np.random.default_rng(0).random((2, 4, 48, 48, 3), dtype=np.float32))
+    probs = model(np.random.default_rng(0).integers(0, 256, (2, 4, 48, 48, 3), dtype=np.uint8))
     assert probs.shape == (2, 3)
     np.testing.assert_allclose(np.sum(probs, axis=1), 1.0, rtol=1e-5)
     assert model.optimizer.learning_rate.numpy() == pytest.approx(1e-3)

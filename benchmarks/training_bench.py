@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from preprocess.benchmark import format_table, machine_info, median, ratio, ratio_rows
+from benchmarks.common import format_table, machine_info, median, ratio, ratio_rows
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class BenchData:
 
 def prepare_data(workdir: str, config: TrainBenchConfig) -> BenchData:
     """Benchmark videos (synthetic set + longer, larger ones) → shards by the real preprocess CLI."""
-    from preprocess import benchmark as pb
+    from benchmarks import preprocess_bench as pb
     from preprocess import cli, manifests
     from training import input_pipeline
 
@@ -131,7 +131,7 @@ def jpeg_floor_dataset(data: BenchData, batch_size: int):
     """tf.io.decode_jpeg alone on the shards' JPEG frames, already in memory, same parallelism.
 
     Everything the input pipeline does besides decoding (reading, parsing, the label check,
-    batching, float conversion) is what the ratio against this measures.
+    batching) is what the ratio against this measures; both yield uint8 clips.
     """
     import tensorflow as tf
 
@@ -156,11 +156,16 @@ def jpeg_floor_dataset(data: BenchData, batch_size: int):
 
 
 # ---------------------------------------------------------------------------------- training
-def new_model(data: BenchData, mixed_precision: str = "none", jit_compile: bool = False):
-    """The trainer's network and compile settings (training.model), under a dtype policy."""
+def new_model(
+    data: BenchData, mixed_precision: str = "none", jit_compile: bool = False, float_input=False
+):
+    """The trainer's network and compile settings (training.model), under a dtype policy.
+
+    float_input: the network as the original fed it, float32 clips in [0, 1] (no Rescaling).
+    """
     import keras
 
-    from training.model import build_model, compile_model
+    from training.model import build_model, build_model_v1, compile_model
 
     previous = keras.config.dtype_policy()
     if mixed_precision != "none":
@@ -168,7 +173,8 @@ def new_model(data: BenchData, mixed_precision: str = "none", jit_compile: bool 
     try:
         keras.utils.set_random_seed(0)
         clip = data.info.clip
-        model = build_model(data.info.num_labels, clip.num_frames, clip.size)
+        build = build_model_v1 if float_input else build_model
+        model = build(data.info.num_labels, clip.num_frames, clip.size)
         return compile_model(model, jit_compile=jit_compile)
     finally:
         keras.config.set_dtype_policy(previous)
@@ -313,7 +319,7 @@ def _run_train(config: TrainBenchConfig, workdir: str) -> dict:
     steps = config.steps_for(batch)
     model = new_model(data)
     fit_clips_per_s(model, memory_batches(data, batch), 1, batch)  # trace once
-    original = new_model(data)
+    original = new_model(data, float_input=True)  # the generator yields float32 in [0, 1]
     gen = functools.partial(original_generator, data.clips, clip.num_frames, clip.size, batch)
     fit_clips_per_s(original, gen, 1, batch)
     rounds = []

@@ -1,0 +1,115 @@
+"""A folder of videos → Manifest: `ROOT/<gloss>/<video>` or `ROOT/<split>/<gloss>/<video>`.
+
+The split layout is used when every top-level folder is one of `SPLITS`. Only files with a video
+extension count; names starting with '.' (macOS `._x.mp4` and the like) are skipped, other files
+and deeper folders are skipped with a warning, and a video right under ROOT or ROOT/<split> is
+refused (it has no gloss). Every gloss folder is a label (even one holding no video), sorted by
+name; `clip_id` and `rel_path` are the path relative to ROOT, `video_id` the file's stem; split
+`train` in the plain layout. `video_dir` must be unset (or ROOT). Frame numbers are the file's own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from preprocess.manifests import validation as v
+from preprocess.manifests.base import SPLITS, VIDEO_EXTENSIONS, Clip, Manifest, ManifestError
+
+FORMAT = "folder"
+
+logger = logging.getLogger(__name__)
+
+
+def read_folder(root: str) -> Manifest:
+    """ROOT/<gloss>/* or ROOT/<split>/<gloss>/* → Manifest; glosses sorted by name."""
+    gfile = v.get_gfile()
+    if not gfile.isdir(root):
+        raise ManifestError(f"{root}: not a folder")
+    root = v.norm_dir(root)
+    per_split = _gloss_folders(root)
+    glosses = sorted({gloss for _, _, dirs in per_split for gloss in dirs})
+    label_of = {g: i for i, g in enumerate(glosses)}
+    clips: list[Clip] = []
+    for split, prefix, dirs in per_split:
+        for gloss in sorted(dirs):
+            for rel in _videos(root, prefix + gloss):
+                clips.append(
+                    Clip(
+                        clip_id=rel,
+                        path=v.join(root, rel),
+                        gloss=gloss,
+                        label=label_of[gloss],
+                        split=split,
+                        video_id=os.path.splitext(rel.rsplit("/", 1)[-1])[0],
+                        rel_path=rel,
+                    )
+                )
+    if not clips:
+        raise ManifestError(
+            f"{root}: no video files found, expected ROOT/<gloss>/<video> or "
+            f"ROOT/<split>/<gloss>/<video> with an extension from {list(VIDEO_EXTENSIONS)}"
+        )
+    return Manifest(glosses=tuple(glosses), clips=tuple(clips), format=FORMAT)
+
+
+def _gloss_folders(root: str) -> list[tuple[str, str, list[str]]]:
+    """(split, 'split/' or '', gloss folders) for the split layout or the plain one."""
+    top_dirs, top_files = list_folder(root)
+    _refuse_loose_videos(root, "", top_files)
+    if top_dirs and all(d in SPLITS for d in top_dirs):
+        layout = [(split, split + "/") for split in SPLITS if split in top_dirs]
+    else:
+        layout = [("train", "")]
+    per_split = []
+    for split, prefix in layout:
+        dirs, files = list_folder(v.join(root, prefix)) if prefix else (top_dirs, top_files)
+        if prefix:
+            _refuse_loose_videos(root, prefix, files)
+        for d in dirs:
+            v.check_gloss(root, f"folder {v.quote(prefix + d)}", "gloss", d)
+        per_split.append((split, prefix, dirs))
+    return per_split
+
+
+def _videos(root: str, gloss_dir: str) -> list[str]:
+    """Paths relative to root of the videos in one gloss folder, sorted; warns about the rest."""
+    sub, files = list_folder(v.join(root, gloss_dir))
+    skipped = [f for f in files if not v.is_video(f)] + [d + "/" for d in sub]
+    if skipped:
+        logger.warning(
+            "%s: skipping %d entries that are not video files: %s",
+            v.join(root, gloss_dir),
+            len(skipped),
+            skipped[:5],
+        )
+    return [f"{gloss_dir}/{name}" for name in sorted(f for f in files if v.is_video(f))]
+
+
+def _refuse_loose_videos(root: str, prefix: str, files: list[str]) -> None:
+    loose = sorted(f for f in files if v.is_video(f))
+    if loose:
+        raise ManifestError(
+            f"{root}: video {prefix + loose[0]!r} is not inside a gloss folder, expected "
+            f"ROOT/{prefix or '[<split>/]'}<gloss>/<video>"
+        )
+
+
+def list_folder(folder: str) -> tuple[list[str], list[str]]:
+    """(sub-folders, files), sorted, hidden names skipped."""
+    gfile = v.get_gfile()
+    remote = "://" in folder
+    dirs, files = [], []
+    for name in gfile.listdir(folder):
+        if name.startswith("."):
+            continue
+        if name.endswith("/"):
+            dirs.append(name.rstrip("/"))
+        elif not remote and gfile.isdir(v.join(folder, name)):
+            dirs.append(name)
+        elif remote and not v.is_video(name) and gfile.isdir(v.join(folder, name)):
+            # gs:// marks folders with '/', not every store does; ask only about non-videos.
+            dirs.append(name)
+        else:
+            files.append(name)
+    return sorted(dirs), sorted(files)

@@ -1,0 +1,355 @@
+"""Checks and file helpers every reader shares, so all formats fail alike.
+
+Every failure is a `ManifestError` naming the file, the row (`where`), the field, the value and
+what was expected; `fail` writes that sentence. Files go through tf.io.gfile, so local paths and
+gs:// read the same way; TensorFlow is imported on first use (importing a reader stays cheap).
+"""
+
+from __future__ import annotations
+
+import csv
+import decimal
+import fractions
+import io
+import json
+import logging
+import os
+import posixpath
+import re
+import unicodedata
+
+from preprocess.manifests.base import MAX_FPS, MAX_INT, SPLITS, VIDEO_EXTENSIONS, ManifestError
+
+logger = logging.getLogger(__name__)
+
+MISSING = object()
+
+INT_RE = re.compile(r"-?[0-9]+\Z")
+YOUTUBE_ID_RE = re.compile(r"[A-Za-z0-9_-]{11}")
+_YOUTUBE_URL_RE = re.compile(r"(?:[?&]v=|youtu\.be/)([A-Za-z0-9_-]{11})(?![A-Za-z0-9_-])")
+
+
+def is_youtube(url: str) -> bool:
+    """WLASL's own rule (start_kit/preprocess.py): the url names youtube.com or youtu.be."""
+    return "youtube.com" in url or "youtu.be" in url
+
+
+def youtube_id(url: str) -> str | None:
+    """The 11-character id after `v=` or `youtu.be/`, the name youtube-dl saves the video under."""
+    match = _YOUTUBE_URL_RE.search(url)
+    return match.group(1) if match else None
+
+
+def check_gloss(path, where, field, value) -> str:
+    if not isinstance(value, str):
+        fail(path, where, field, value, "a string")
+    if not value:
+        fail(path, where, field, value, "a non-empty gloss")
+    if has_control(value):
+        fail(
+            path,
+            where,
+            field,
+            value,
+            "a gloss without control or line-break characters (labels.txt holds one per line)",
+        )
+    if value != value.strip():
+        fail(path, where, field, value, "a gloss without leading or trailing whitespace")
+    return value
+
+
+def check_video_id(path, where, value) -> str:
+    if not isinstance(value, str):
+        fail(path, where, "video_id", value, "a string")
+    if (
+        not value
+        or value in (".", "..")
+        or "/" in value
+        or "\\" in value
+        or has_control(value)
+        or value != value.strip()
+    ):
+        fail(
+            path,
+            where,
+            "video_id",
+            value,
+            "a non-empty file name stem without '/', '\\', control characters or outer spaces",
+        )
+    return value
+
+
+def check_split(path, where, field, value) -> str:
+    if value not in SPLITS:
+        fail(path, where, field, value, f"one of {list(SPLITS)}")
+    return value
+
+
+def check_frames(path, where, frame_start: int, frame_end: int) -> tuple[int, int]:
+    if frame_start < 1:
+        fail(path, where, "frame_start", frame_start, "a 1-based frame number >= 1")
+    if frame_end != -1 and frame_end < 1:
+        fail(path, where, "frame_end", frame_end, "-1 (to the end) or a frame number >= 1")
+    if frame_end != -1 and frame_start > frame_end:
+        fail(
+            path,
+            where,
+            "frame_end",
+            frame_end,
+            f"-1 or a frame number >= frame_start ({frame_start})",
+        )
+    return frame_start, frame_end
+
+
+def check_bbox(path, where, value, shown=MISSING) -> tuple[int, int, int, int]:
+    shown = value if shown is MISSING else shown
+    if (
+        not isinstance(value, list)
+        or len(value) != 4
+        or any(isinstance(v, bool) or not isinstance(v, int) for v in value)
+    ):
+        fail(path, where, "bbox", shown, "a list of four integers [x0, y0, x1, y1]")
+    x0, y0, x1, y1 = value
+    if min(value) < 0 or max(value) > MAX_INT or x0 > x1 or y0 > y1:
+        fail(path, where, "bbox", shown, "[x0, y0, x1, y1] with 0 <= x0 <= x1 and 0 <= y0 <= y1")
+    return (x0, y0, x1, y1)
+
+
+def has_control(text: str) -> bool:
+    # Cc: control (\n, \r, \t, \x00, \x85 …); Zl/Zp: line/paragraph separators; Cs: lone
+    # surrogates that JSON escapes can produce and UTF-8 cannot encode.
+    return any(unicodedata.category(ch) in ("Cc", "Zl", "Zp", "Cs") for ch in text)
+
+
+def fail(path, where, field, value, expected):
+    place = f"{path}: {where}: " if where else f"{path}: "
+    raise ManifestError(f"{place}field {field!r} is {show(value)}, expected {expected}")
+
+
+def show(value) -> str:
+    if isinstance(value, decimal.Decimal):
+        text = f"{value} (a JSON number with a fraction or exponent)"
+    elif isinstance(value, (dict, list)):
+        text = json.dumps(value, default=_decimal_for_display, ensure_ascii=False)
+        text = f"{text} (a JSON {json_type(value)})"
+    else:
+        text = repr(value)
+    return text if len(text) <= 120 else text[:100] + "…" + text[-10:]
+
+
+def _decimal_for_display(value):
+    return float(value) if isinstance(value, decimal.Decimal) else str(value)
+
+
+def json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, decimal.Decimal)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def quote(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------- files
+def get_gfile():
+    # TensorFlow is imported on first use: importing this module stays cheap (flag checks, tests
+    # of the pure parts), and tf.io.gfile gives local paths and gs:// one interface.
+    import tensorflow as tf
+
+    return tf.io.gfile
+
+
+def read_text(path: str) -> str:
+    gfile = get_gfile()
+    if not gfile.exists(path):
+        raise ManifestError(f"{path}: no such file")
+    if gfile.isdir(path):
+        raise ManifestError(f"{path}: is a folder, expected a file")
+    with gfile.GFile(path, "rb") as f:
+        data = f.read()
+    try:
+        # utf-8-sig: spreadsheet programs write a byte-order mark at the start of CSV exports.
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ManifestError(
+            f"{path}: not UTF-8 text (byte {e.start}: {data[e.start:e.start + 4]!r}), "
+            "expected a UTF-8 encoded manifest"
+        ) from None
+
+
+def extension(path: str) -> str:
+    return os.path.splitext(path.rstrip("/"))[1].lower()
+
+
+def dirname(path: str) -> str:
+    if "://" in path:
+        return posixpath.dirname(path)
+    return os.path.dirname(os.path.abspath(path))
+
+
+def norm_dir(folder: str) -> str:
+    """gs://b/x/ → gs://b/x; local → absolute, so clip paths do not depend on a worker's cwd."""
+    if "://" in folder:
+        return folder.rstrip("/")
+    return os.path.abspath(folder)
+
+
+def join(folder: str, name: str) -> str:
+    if "://" in folder:
+        return f"{folder.rstrip('/')}/{name}"
+    return os.path.join(folder, name)
+
+
+def list_videos_by_stem(video_dir: str, manifest: str) -> dict[str, str]:
+    """stem → file name, listing the folder once (one request on gs://, not one per clip).
+
+    When several files share the stem, the first extension in VIDEO_EXTENSIONS wins (`.mp4`
+    first), then the file name; hidden names (`._x.mp4`) are never taken.
+    """
+    gfile = get_gfile()
+    if not gfile.isdir(video_dir):
+        raise ManifestError(f"{manifest}: video_dir {video_dir!r} is not a folder")
+    rank = {ext: i for i, ext in enumerate(VIDEO_EXTENSIONS)}
+    best: dict[str, tuple[int, str]] = {}
+    for name in gfile.listdir(video_dir):
+        if name.endswith("/") or name.startswith("."):
+            continue
+        stem, ext = os.path.splitext(name)
+        key = (rank.get(ext.lower(), -1), name)
+        if key[0] < 0:
+            continue
+        if stem not in best or key < best[stem]:
+            best[stem] = key
+    return {stem: name for stem, (_, name) in best.items()}
+
+
+def is_video(name: str) -> bool:
+    return not name.startswith(".") and extension(name) in VIDEO_EXTENSIONS
+
+
+# --------------------------------------------------------------------------- JSON
+def load_json(path: str, expected: str):
+    """Parses a JSON file exactly: floats as Decimal (fps 29.97 is Fraction(2997, 100), not a
+    binary float), NaN/Infinity and duplicate keys refused."""
+    text = read_text(path)
+    if not text.strip():
+        raise ManifestError(f"{path}: empty file, expected {expected}")
+    try:
+        return json.loads(
+            text,
+            parse_float=decimal.Decimal,
+            parse_constant=_refuse_json_constant,
+            object_pairs_hook=_object_without_duplicate_keys,
+        )
+    except json.JSONDecodeError as e:
+        raise ManifestError(
+            f"{path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}"
+        ) from None
+    except (ValueError, RecursionError) as e:
+        raise ManifestError(f"{path}: malformed JSON: {e}") from None
+
+
+def _refuse_json_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _object_without_duplicate_keys(pairs):
+    obj = {}
+    for key, value in pairs:
+        if key in obj:
+            # json.loads would silently keep the last value; a manifest must mean one thing.
+            raise ValueError(f"duplicate key {key!r} in one object")
+        obj[key] = value
+    return obj
+
+
+def json_int(path, where, field, value) -> int:
+    # bool is an int subclass and Decimal is how JSON floats arrive; neither is a frame number.
+    if isinstance(value, bool) or not isinstance(value, int):
+        fail(path, where, field, value, "a JSON integer")
+    if abs(value) > MAX_INT:
+        fail(path, where, field, value, "an integer within ±2**62")
+    return value
+
+
+def optional_json_id(path, where, field, value) -> int:
+    if value is None:
+        return -1
+    value = json_int(path, where, field, value)
+    if value < -1:
+        fail(path, where, field, value, "an integer >= 0 (or -1 for unknown)")
+    return value
+
+
+def json_fps(path, where, value) -> fractions.Fraction:
+    if isinstance(value, bool) or not isinstance(value, (int, decimal.Decimal)):
+        fail(path, where, "fps", value, f"a number in (0, {MAX_FPS}]")
+    # Range first: Fraction(Decimal('1e999999999')) would build a gigantic integer.
+    if not 0 < value <= MAX_FPS or (
+        isinstance(value, decimal.Decimal) and len(value.as_tuple().digits) > 18
+    ):
+        fail(path, where, "fps", value, f"a number in (0, {MAX_FPS}] with at most 18 digits")
+    return fractions.Fraction(value)
+
+
+
+# --------------------------------------------------------------------------- CSV cells
+_FPS_RE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9})?\Z|[0-9]{1,9}/[0-9]{1,9}\Z")
+
+def int_cell(path, where, field, cell, default) -> int:
+    text = cell.strip()
+    if not text:
+        return default
+    # int() would also take '١٢', '1_000' and ' +1'; a manifest cell should be plain digits.
+    if not INT_RE.match(text) or len(text) > 20:
+        fail(path, where, field, cell, "an integer written in plain digits")
+    value = int(text)
+    if abs(value) > MAX_INT:
+        fail(path, where, field, cell, "an integer within ±2**62")
+    return value
+
+
+def fps_cell(path, where, cell) -> fractions.Fraction | None:
+    text = cell.strip()
+    if not text:
+        return None
+    if not _FPS_RE.match(text):
+        fail(path, where, "fps", cell, "a frame rate like 25, 29.97 or 30000/1001")
+    if "/" in text and int(text.split("/")[1]) == 0:
+        fail(path, where, "fps", cell, "a frame rate with a non-zero denominator")
+    fps = fractions.Fraction(text)
+    if not 0 < fps <= MAX_FPS:
+        fail(path, where, "fps", cell, f"a frame rate in (0, {MAX_FPS}]")
+    return fps
+
+
+def csv_rows(path: str, expected: str) -> list[tuple[int, list[str]]]:
+    """(1-based line, cells) of every non-blank row; a quoted multi-line row is named by the line
+    it starts on. UTF-8 with an optional byte-order mark, as spreadsheets export it."""
+    text = read_text(path)
+    if not text.strip():
+        raise ManifestError(f"{path}: empty file, expected {expected}")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[tuple[int, list[str]]] = []
+    last = 0
+    try:
+        for row in reader:
+            start, last = last + 1, reader.line_num
+            if row:  # blank lines carry nothing
+                rows.append((start, row))
+    except csv.Error as e:
+        raise ManifestError(f"{path}: line {reader.line_num}: malformed CSV: {e}") from None
+    if not rows:
+        raise ManifestError(f"{path}: empty file, expected {expected}")
+    return rows

@@ -1,0 +1,80 @@
+"""After the Beam job, in the launcher: the coverage report, the failed-run gate, dataset.json.
+
+dataset.json is written last and only for a usable run, so its presence means "finished": the
+trainer and a rerun of the same command both rely on that. A run that wrote no clip of a split
+the manifest has (a wrong --video_dir gives 100% missing_file), or failed more than
+--max_failed_fraction of its clips, leaves a failure marker instead: the command exits non-zero
+after its summary, and a corrected command may reuse the folder without --overwrite.
+"""
+
+from __future__ import annotations
+
+import json
+
+from schemas import coverage
+from schemas import dataset_info as info_files
+
+from preprocess.pipeline import RUN_STATS_JSON
+
+FAILED_JSON = ".preprocess-failed.json"
+
+
+class RunFailed(Exception):
+    """The job ran but its output is not usable; `info` is what dataset.json would have said."""
+
+    def __init__(self, message: str, info: dict, report: dict):
+        super().__init__(message)
+        self.info = info
+        self.report = report
+
+
+def finish(output_dir: str, manifest, *, max_failed_fraction: float | None = None) -> tuple:
+    """(dataset.json content, coverage report); RunFailed when the run is not usable."""
+    import tensorflow as tf
+
+    join = info_files.join
+    with tf.io.gfile.GFile(join(output_dir, RUN_STATS_JSON)) as f:
+        stats = json.load(f)
+    with tf.io.gfile.GFile(join(output_dir, info_files.ERRORS_JSONL)) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    report = coverage.build(manifest.glosses, manifest.clips, rows)
+    _write_json(join(output_dir, info_files.COVERAGE_JSON), report)
+    info = info_files.DatasetInfo.from_json(stats, source=RUN_STATS_JSON)
+    info.manifest_format = manifest.format
+    problems = gate(report, max_failed_fraction)
+    if problems:
+        _write_json(join(output_dir, FAILED_JSON), {"problems": problems, "run": info.to_json()})
+        raise RunFailed("; ".join(problems), info.to_json(), report)
+    info_files.write_dataset_info(output_dir, info)
+    tf.io.gfile.remove(join(output_dir, RUN_STATS_JSON))
+    return info.to_json(), report
+
+
+def gate(report: dict, max_failed_fraction: float | None) -> list[str]:
+    """Why the run is not usable, or [] if it is."""
+    problems = []
+    total = failed = 0
+    for split, entry in report["splits"].items():
+        total += entry["in_manifest"]
+        failed += entry["in_manifest"] - entry["written"]
+        if entry["in_manifest"] and not entry["written"]:
+            reasons = ", ".join(f"{r}={n}" for r, n in sorted(entry["failed"].items()))
+            problems.append(
+                f"no clip of split {split!r} was written ({entry['in_manifest']} in the "
+                f"manifest, all failed: {reasons})"
+            )
+    if max_failed_fraction is not None and total and failed / total > max_failed_fraction:
+        problems.append(
+            f"{failed} of {total} clips failed ({failed / total:.1%}), over "
+            f"--max_failed_fraction={max_failed_fraction:g}"
+        )
+    return problems
+
+
+def _write_json(path: str, data) -> None:
+    import tensorflow as tf
+
+    tmp = path + ".tmp"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    tf.io.gfile.rename(tmp, path, overwrite=True)
