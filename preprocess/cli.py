@@ -525,8 +525,9 @@ def _describe(path: str, manifest, options: PipelineOptions, output_dir: str) ->
         if direct.direct_running_mode == "in_memory":
             how = "in this process (--direct_running_mode=in_memory)"
         else:
+            n = direct.direct_num_workers
             how = (
-                f"on {direct.direct_num_workers} worker processes "
+                f"on {n} worker process{'es' if n != 1 else ''} "
                 f"(--direct_running_mode={direct.direct_running_mode})"
             )
         lines.append(f"writing {output_dir}, running locally {how}")
