@@ -61,7 +61,7 @@ def write_tfds_metadata(output_dir: str, description: str = "") -> None:
         features=tfds_features.tfds_features(info.clip, labels),
         split_infos=split_infos,
         filename_template=tfds_features.FILENAME_TEMPLATE,
-        check_data=False,  # the tests read it back; reading here would cost the launcher a TF start
+        check_data=False,  # tests/preprocess/test_tfds_output.py reads folders back
         description=description
         or "Sign-language clips written by aslvid2gloss's preprocess job (see dataset.json).",
     )

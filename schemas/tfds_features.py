@@ -13,7 +13,7 @@ from schemas import features
 from schemas.lazy_tf import tensorflow as tf
 
 # TFDS reads our shard names `{split}-00000-of-00004.tfrecord` with this template; it cannot
-# read GZIP-compressed TFRecords at all (docs/design.md, "TFDS").
+# read GZIP-compressed TFRecords at all (docs/design.md, "Output folder").
 FILENAME_TEMPLATE = "{SPLIT}-{SHARD_X_OF_Y}.{FILEFORMAT}"
 
 
