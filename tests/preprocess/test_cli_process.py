@@ -80,7 +80,7 @@ def test_ctrl_c_says_what_a_rerun_does_and_leaves_no_worker(tmp_path):
         [sys.executable, "-m", "preprocess", f"--manifest={manifest}",
          f"--video_dir={root / 'videos'}", f"--output_dir={out}", "--num_frames=4", "--size=16",
          f"--decoder={POISON}", "--direct_running_mode=multi_processing",
-         "--direct_num_workers=2"],
+         "--direct_num_workers=1"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.time() + 180
