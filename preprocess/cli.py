@@ -588,7 +588,12 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
     prepare_output_dir(args.output_dir, args.overwrite, argv)
     state.output_started = True
     info_files.write_labels(args.output_dir, list(manifest.glosses))
-    staged = staging.stage_clips(manifest.clips, staging.staged_path(args.output_dir))
+    staged_at = staging.staged_path(args.output_dir)
+    if runs_on_this_machine(options) and "://" in args.output_dir:
+        # Local workers read a local file: Beam reads gs:// only with apache-beam[gcp] installed.
+        fd, staged_at = tempfile.mkstemp(prefix="aslvid2gloss-clips-", suffix=".jsonl")
+        os.close(fd)
+    staged = staging.stage_clips(manifest.clips, staged_at)
     num_labels = len(manifest.glosses)
 
     options.view_as(SetupOptions).save_main_session = save_main_session
@@ -614,6 +619,8 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
             display.stop(finished=False)
         if progress_path is not None and os.path.exists(progress_path):
             os.remove(progress_path)
+        if staged.path != staging.staged_path(args.output_dir):
+            staging.remove(staged)  # a local temporary file: nothing else would remove it
     staging.remove(staged)
     info, _ = outcome.finish(
         args.output_dir, manifest, max_failed_fraction=args.max_failed_fraction
