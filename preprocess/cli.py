@@ -579,6 +579,10 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
         splits=splits,
     )
     options = beam_options(beam_args, len(manifest.clips))
+    if args.verbosity != console.DEFAULT_VERBOSITY and "--default_sdk_harness_log_level" not in (
+        " ".join(beam_args)
+    ):
+        options.view_as(WorkerOptions).default_sdk_harness_log_level = args.verbosity.upper()
     config = dataclasses.replace(
         config, decoder_threads=args.decoder_threads or decoder_threads(options)
     )
