@@ -300,10 +300,11 @@ def check_beam_args(beam_args: list[str], parser: argparse.ArgumentParser) -> No
 
     known = set(PipelineOptions([]).get_all_options())
     given = set(PipelineOptions(beam_args).get_all_options(retain_unknown_options=True))
+    not_beam = given - known
     unknown = [
         arg
         for arg in beam_args
-        if arg.startswith("-") and arg.lstrip("-").split("=", 1)[0].replace("-", "_") in given - known
+        if arg.startswith("-") and arg.lstrip("-").split("=", 1)[0].replace("-", "_") in not_beam
     ]
     # A bare word that no option before it takes as its value.
     for i, arg in enumerate(beam_args):

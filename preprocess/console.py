@@ -33,7 +33,7 @@ NOISE = tuple(
     for p in (
         # TensorFlow's C++ start-up, via Abseil logging: I/W lines, and the cuInit error of a
         # machine without a GPU (preprocess never uses one).
-        r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+        r"^WARNING: All log messages before absl::InitializeLog\(\) is called",
         r"^[IW]\d{4} [\d:.]+\s+\d+ [\w.-]+:\d+\] ",
         r"^E\d{4} [\d:.]+\s+\d+ [\w.-]+:\d+\] .*cuInit",
         r"^To enable the following instructions: .* rebuild TensorFlow",

@@ -220,7 +220,8 @@ class ProgressDisplay:
         done = self._reader.done
         failures = failures_text(self._reader.failures)
         if final:
-            return f"decoded {done}/{self._total} clips in {_interval(now - self._start)}, {failures}"
+            elapsed = _interval(now - self._start)
+            return f"decoded {done}/{self._total} clips in {elapsed}, {failures}"
         rate, left = 0.0, "?"
         if self._first is not None and now > self._first[0]:
             # Counted from the first clip seen: worker start-up says nothing about what is left.

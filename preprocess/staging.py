@@ -77,7 +77,9 @@ def clip_from_json(line: str, hints: dict | None = None) -> tuple[int, manifests
     data = json.loads(line)
     hints = hints or _field_types()
     names = {f.name for f in dataclasses.fields(manifests.Clip)}
-    fields = {k: _decode(v, hints.get(k, typing.Any)) for k, v in data["clip"].items() if k in names}
+    fields = {
+        k: _decode(v, hints.get(k, typing.Any)) for k, v in data["clip"].items() if k in names
+    }
     return int(data["index"]), manifests.Clip(**fields)
 
 

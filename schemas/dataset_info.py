@@ -25,8 +25,8 @@ TFDS_LABELS_SUFFIX = ".labels.txt"
 
 
 def is_side_file(name: str) -> bool:
-    """Whether a file name in an output folder is one of the files beside the shards (ours, TFDS's,
-    or a hidden one: a shard being written, a run's marker) that a glob like 'OUT/*' also matches."""
+    """Whether a name in an output folder is a file beside the shards (ours, TFDS's, or a hidden
+    one: a shard being written, a run's marker) that a glob like 'OUT/*' also matches."""
     return (
         name in (DATASET_JSON, LABELS_TXT, ERRORS_JSONL, COVERAGE_JSON, *TFDS_FILES)
         or name.endswith(TFDS_LABELS_SUFFIX)

@@ -2,9 +2,9 @@
 
 Built from `ClipSchema.parse_spec()`, the same spec our own parser uses, so a key added to the
 schema appears here without a change: strings become `Text`, integers `Tensor`s of their shape,
-`label` a `ClassLabel` named by labels.txt, and `frames` a `Video` of JPEG or PNG frames (TFDS stores
-a video as we do: one bytes_list of encoded frames) or, for raw frames, one uint8 tensor stored as
-bytes. Needs tensorflow-datasets (a launcher-side dependency; workers never import it).
+`label` a `ClassLabel` named by labels.txt, and `frames` a `Video` of JPEG or PNG frames (TFDS
+stores a video as we do: one bytes_list of encoded frames) or, for raw frames, one uint8 tensor
+stored as bytes. Needs tensorflow-datasets (a launcher-side dependency; workers never import it).
 """
 
 from __future__ import annotations

@@ -87,7 +87,9 @@ def test_ctrl_c_says_what_a_rerun_does_and_leaves_no_worker(tmp_path):
     decoding = []
     while not decoding and proc.poll() is None and time.time() < deadline:
         time.sleep(0.2)
-        decoding = [p for p in _descendants(proc.pid) if "preprocess.isolation" in " ".join(p.cmdline())]
+        decoding = [
+            p for p in _descendants(proc.pid) if "preprocess.isolation" in " ".join(p.cmdline())
+        ]
     assert decoding, "the job never started decoding"
     time.sleep(1.0)
     workers = _descendants(proc.pid)

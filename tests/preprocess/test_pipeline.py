@@ -230,7 +230,9 @@ def test_cli_multi_processing_is_quiet_offline_and_matches_in_memory(dataset, tm
     assert "TFDS: tfds.builder_from_directory" in result.stdout
     assert "prism" not in (result.stdout + result.stderr).lower()
     lines = result.stderr.splitlines()
-    assert lines[0] == f"{manifest}: read as wlasl manifest: 15 clips of 3 glosses (test 3, train 6, val 6)"
+    assert lines[0] == (
+        f"{manifest}: read as wlasl manifest: 15 clips of 3 glosses (test 3, train 6, val 6)"
+    )
     assert lines[1] == (
         f"writing {out}, running locally on 2 worker processes "
         "(--direct_running_mode=multi_processing)"

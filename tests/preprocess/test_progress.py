@@ -1,4 +1,5 @@
-"""Progress of a local run as the launcher sees it: counts once per clip, by reason, drawn or logged."""
+"""A local run's progress as the launcher sees it: each clip once, failures by reason, drawn or
+logged."""
 
 import io
 import time
@@ -60,4 +61,5 @@ def test_elsewhere_a_line_every_interval_and_a_final_one(tmp_path):
     assert "\r" not in out.getvalue()
     assert any(line.startswith("decoded 2/4 clips, ") and " left, 0 failed" in line
                for line in lines), lines  # fmt: skip
-    assert lines[-1].startswith("decoded 4/4 clips in ") and lines[-1].endswith("1 failed (timeout=1)")
+    assert lines[-1].startswith("decoded 4/4 clips in ")
+    assert lines[-1].endswith("1 failed (timeout=1)")

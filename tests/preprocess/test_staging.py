@@ -1,4 +1,4 @@
-"""The clip list staged as a file the job reads: exact round trip, a job graph that does not grow."""
+"""The clip list staged as a file the job reads: exact round trip, a graph that does not grow."""
 
 import fractions
 import json

@@ -67,15 +67,16 @@ def test_builder_from_directory_reads_our_shards(jpeg_out):
     _same(first, _ours(jpeg_out, "train")[: len(first)])
     summary = cli.summarize(str(jpeg_out), info.to_json())
     assert f"TFDS: tfds.builder_from_directory('{jpeg_out}')" in summary
-    assert not [n for n in os.listdir(jpeg_out) if n.startswith(".")
-                and n != ".preprocess-started.json"], "staged and temporary files are gone"  # fmt: skip
+    hidden = [n for n in os.listdir(jpeg_out) if n.startswith(".")]
+    assert hidden == [".preprocess-started.json"], "staged and temporary files are gone"
 
 
 def test_our_trainer_still_reads_the_folder_with_tfds_files_beside_the_shards(jpeg_out):
     from training import input_pipeline
 
     assert (jpeg_out / "features.json").exists() and (jpeg_out / "label.labels.txt").exists()
-    total = sum(e["examples"] for e in dataset_info.read_dataset_info(str(jpeg_out)).splits.values())
+    splits = dataset_info.read_dataset_info(str(jpeg_out)).splits
+    total = sum(entry["examples"] for entry in splits.values())
     assert input_pipeline.open_source(f"{jpeg_out}/*").num_examples == total
 
 
