@@ -79,6 +79,9 @@ class DecodedClip:
     first: int = -1  # 0-based first and last decoded frame of the clip, after its rule
     last: int = -1
     clamped: bool = False  # the clip's window ran past the video's end and was cut there
+    # The frames already encoded for the record (ClipSchema.encode_frames), when the decoding
+    # process was asked to encode them; `frames` is then None.
+    encoded: tuple[bytes, ...] | None = None
 
 
 def get_decoder(name: str) -> Callable[..., DecodedClip]:

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">Q")
 _WINDOW_ARGS = ("frame_start", "frame_end", "fps", "start_time", "end_time")
+_STARTUP_TIMEOUT_S = 300
 # A decoded picture may use up to 3 bytes a pixel (4:4:4 8-bit, 4:2:0 10-bit); H.264/HEVC keep
 # up to 16 reference pictures, frame threads one picture each, and the conversion one more.
 _BYTES_PER_PIXEL = 3
@@ -138,9 +139,12 @@ def check_declared_size(path: str, limits: ClipLimits, window):
 class IsolatedDecoder:
     """decode(path, **decode_clip kwargs) → DecodedClip, run in a child process under limits."""
 
-    def __init__(self, decoder_name: str, limits: ClipLimits):
+    def __init__(self, decoder_name: str, limits: ClipLimits, encodes: bool = False):
+        """encodes: the child will be asked to encode frames (decode_many's encode_with), so it
+        loads TensorFlow when it starts, before any clip's time limit runs."""
         self._decoder_name = decoder_name
         self._limits = limits
+        self._encodes = encodes
         self._proc: subprocess.Popen | None = None
 
     def decode(self, path: str, **kwargs):
@@ -150,23 +154,26 @@ class IsolatedDecoder:
             raise result
         return result
 
-    def decode_many(self, path: str, batch: list[dict]) -> list:
+    def decode_many(self, path: str, batch: list[dict], encode_with=None) -> list:
         """Several clips of one video, decoded in one pass: per clip a DecodedClip or DecodeError.
 
         Each clip keeps its own time budget (the limit is timeout_s per clip of the batch); a
         crash or timeout is every clip's, since they share the video that caused it.
+        encode_with: a schemas.features.ClipSchema; the child then encodes the frames itself
+        (DecodedClip.encoded) and sends back the record's bytes instead of raw pixels.
         """
         from preprocess.decoder import DecodeError
 
         timeout = self._limits.timeout_s * len(batch) or None
-        deadline = None if timeout is None else time.monotonic() + timeout
-        message = (path, list(batch))
+        message = (path, list(batch), encode_with)
         try:
             self._send(message)
         except OSError:
             # The child died between videos (not on this one): start a fresh one and go on.
             self._kill()
             self._send(message)
+        # From here: a child's start-up (TensorFlow's import, for encoding) is no clip's time.
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
             reply = self._receive(deadline)
         except TimeoutError:
@@ -218,12 +225,21 @@ class IsolatedDecoder:
             env=env,
             bufsize=0,
         )
-        self._send_raw((self._decoder_name, self._limits))
+        self._send_raw((self._decoder_name, self._limits, self._encodes))
+        try:
+            # Start-up (Python, FFmpeg, TensorFlow for encoding) is no clip's time: wait for it.
+            ready = self._receive(time.monotonic() + _STARTUP_TIMEOUT_S)
+        except (TimeoutError, EOFError):
+            ready = None
+        if ready != "ready":
+            log.warning("the decoding process did not start (%s)", self._death_or_kill())
 
     def _send(self, message) -> None:
         if self._proc is None or self._proc.poll() is not None:
             self._kill()
             self._start()
+            if self._proc is None:
+                raise OSError("the decoding process did not start")
         self._send_raw(message)
 
     def _send_raw(self, message) -> None:
@@ -234,6 +250,12 @@ class IsolatedDecoder:
         fd = self._proc.stdout.fileno()
         header = _read_exactly(fd, _HEADER.size, deadline)
         return pickle.loads(_read_exactly(fd, _HEADER.unpack(header)[0], deadline))
+
+    def _death_or_kill(self) -> str:
+        if self._proc is not None and self._proc.poll() is None:
+            self._kill()
+            return f"no answer within {_STARTUP_TIMEOUT_S} s"
+        return self._death()
 
     def _death(self) -> str:
         proc, self._proc = self._proc, None
@@ -320,12 +342,20 @@ def _serve(parent: int) -> None:
         payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         replies.write(_HEADER.pack(len(payload)) + payload)
 
-    decoder_name, limits = read()
+    decoder_name, limits, encodes = read()
     from preprocess import decoder
 
     decode = resolve_decoder(decoder_name)
+    if encodes:
+        # TensorFlow's import and its first op take seconds: before any clip's time runs.
+        import numpy as np
+
+        from schemas.features import ClipSchema
+
+        ClipSchema(num_frames=1, size=8).encode_frames(np.zeros((1, 8, 8, 3), np.uint8))
+    reply("ready")
     while (request := read()) is not None:
-        path, batch = request
+        path, batch, schema = request
         if decoder.is_remote(path):
             import tensorflow  # noqa: F401  (gs:// goes through tf.io.gfile: imported unlimited)
         _limit_address_space(limits.memory_mb)
@@ -334,8 +364,22 @@ def _serve(parent: int) -> None:
         except MemoryError as e:
             answers = [("error", "too_large", f"out of memory decoding it ({e or 'MemoryError'}), "
                         f"over --clip_memory_mb={limits.memory_mb}", {})] * len(batch)  # fmt: skip
-        _limit_address_space(0)
+        _limit_address_space(0)  # encoding (and TensorFlow's import, once) is not the video's
+        if schema is not None:
+            answers = [_encoded(path, answer, schema) for answer in answers]
         reply(answers)
+
+
+def _encoded(path: str, answer: tuple, schema) -> tuple:
+    """A decoded clip's answer with its frames encoded here, where they were decoded."""
+    if answer[0] != "ok":
+        return answer
+    clip = answer[1]
+    try:
+        encoded = tuple(schema.encode_frames(clip.frames))
+    except Exception as e:  # noqa: BLE001 - frames that break the contract cost their clip
+        return ("error", "decode_failed", f"cannot encode the frames: {type(e).__name__}: {e}", {})
+    return ("ok", dataclasses.replace(clip, frames=None, encoded=encoded))
 
 
 def _decode_batch(decode, path: str, batch: list[dict], limits: ClipLimits) -> list[tuple]:

@@ -185,7 +185,7 @@ class DecodeClipFn(beam.DoFn):
         # Imported here so that a worker loads the decoder once; its child starts on first use.
         from preprocess import decoder, isolation
 
-        self._isolated = isolation.IsolatedDecoder(self._decoder_name, self._limits)
+        self._isolated = isolation.IsolatedDecoder(self._decoder_name, self._limits, encodes=True)
         self._decode_error = decoder.DecodeError
         import tensorflow as tf
 
@@ -226,7 +226,7 @@ class DecodeClipFn(beam.DoFn):
         ]
         path = wanted[0][1].path
         try:
-            results = self._isolated.decode_many(path, batch)
+            results = self._isolated.decode_many(path, batch, encode_with=self._schema)
         except Exception as e:  # noqa: BLE001 - a decoder bug must cost its clips, and say so
             logging.exception("unexpected error decoding %s", path)
             results = [e] * len(wanted)
@@ -239,7 +239,11 @@ class DecodeClipFn(beam.DoFn):
                 yield self._write(index, clip, result)
 
     def _write(self, index, clip, decoded):
-        record = self._schema.encode(decoded.frames, clip_meta(clip, decoded))
+        meta = clip_meta(clip, decoded)
+        if decoded.encoded is not None:  # encoded in the decoding process (isolation)
+            record = self._schema.encode_record(list(decoded.encoded), meta)
+        else:
+            record = self._schema.encode(decoded.frames, meta)
         path = record_path(self._output_dir, index)
         # A retried bundle rewrites the same bytes under the same name: idempotent.
         with self._tf.io.gfile.GFile(path, "wb") as f:

@@ -17,6 +17,8 @@ DATASET_JSON = "dataset.json"
 LABELS_TXT = "labels.txt"
 ERRORS_JSONL = "errors.jsonl"
 COVERAGE_JSON = "coverage.json"
+# Every file a finished folder holds beside its shards: a glob like 'OUT/*' must skip them.
+METADATA_FILES = (DATASET_JSON, LABELS_TXT, ERRORS_JSONL, COVERAGE_JSON)
 COMPRESSIONS = ("", "GZIP")
 # What tfds.folder_dataset.write_metadata puts beside the shards (preprocess/tfds_metadata.py):
 # two files and the ClassLabel's names, `<feature>.labels.txt`.
@@ -28,7 +30,7 @@ def is_side_file(name: str) -> bool:
     """Whether a name in an output folder is a file beside the shards (ours, TFDS's, or a hidden
     one: a shard being written, a run's marker) that a glob like 'OUT/*' also matches."""
     return (
-        name in (DATASET_JSON, LABELS_TXT, ERRORS_JSONL, COVERAGE_JSON, *TFDS_FILES)
+        name in (*METADATA_FILES, *TFDS_FILES)
         or name.endswith(TFDS_LABELS_SUFFIX)
         or name.startswith(".")
     )

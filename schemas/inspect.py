@@ -261,6 +261,9 @@ def main(argv=None) -> int:
         sheet = contact_sheet(report.samples, args.thumb)
         if args.colors:
             sheet = sheet.quantize(colors=args.colors)
+        folder = posixpath.dirname(args.contact_sheet)
+        if folder:
+            tf.io.gfile.makedirs(folder)  # as for any output of ours: a new folder is made
         sheet.save(args.contact_sheet, optimize=True)
         print(f"contact sheet: {args.contact_sheet} ({len(report.samples)} clips)")
     return 1 if report.problems else 0

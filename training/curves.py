@@ -2,7 +2,8 @@ r"""Training curves of a run folder: loss and accuracy per epoch, train and vali
 
     python -m training.curves --model_dir=RUN --out=curves.png
 
-Reads RUN/metrics.csv (one row per epoch, written by the trainer's CSVLogger).
+Reads RUN/metrics.csv: one row per epoch, numbered from 1 (training.callbacks.MetricsCsv).
+--verbosity=debug shows TensorFlow's own logs and full tracebacks.
 """
 
 from __future__ import annotations
@@ -10,14 +11,18 @@ from __future__ import annotations
 import csv
 import math
 import os
-import sys
 
-from schemas.dataset_info import join
-from training.run_folder import METRICS_CSV
+from training import console
+
+METRICS_CSV = "metrics.csv"  # training.run_folder.METRICS_CSV; that module imports TensorFlow
+
+
+def join(folder: str, name: str) -> str:
+    return f"{folder.rstrip('/')}/{name}"
 
 
 def read_metrics(model_dir: str) -> dict[str, list[float]]:
-    """metrics.csv as columns; a resumed run's repeated epoch keeps its last row."""
+    """metrics.csv as columns, epochs numbered from 1; a repeated epoch keeps its last row."""
     import tensorflow as tf
 
     path = join(model_dir, METRICS_CSV)
@@ -45,7 +50,7 @@ def plot_curves(metrics: dict[str, list[float]], out: str, title: str = "") -> N
     matplotlib.use("Agg")  # files only: no display needed
     import matplotlib.pyplot as plt
 
-    epochs = [int(e) + 1 for e in metrics["epoch"]]
+    epochs = [int(e) for e in metrics["epoch"]]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
     for ax, name, label in ((axes[0], "loss", "loss"), (axes[1], "accuracy", "top-1 accuracy")):
         for key, legend, style in ((name, "train", "o-"), (f"val_{name}", "validation", "s--")):
@@ -59,6 +64,11 @@ def plot_curves(metrics: dict[str, list[float]], out: str, title: str = "") -> N
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    import tensorflow as tf
+
+    folder = os.path.dirname(out)
+    if folder:
+        tf.io.gfile.makedirs(folder)  # a new folder for the PNG is made, as for the run folder
     fig.savefig(out)
     plt.close(fig)
 
@@ -69,11 +79,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     FLAGS = flags.FLAGS
-    try:
-        metrics = read_metrics(FLAGS.model_dir)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    console.import_tensorflow()  # for gs:// paths (tf.io.gfile)
+    metrics = read_metrics(FLAGS.model_dir)
     out = FLAGS.out or join(FLAGS.model_dir, "curves.png")
     plot_curves(metrics, out, title=FLAGS.title or os.path.basename(FLAGS.model_dir.rstrip("/")))
     print(f"wrote {out} ({len(metrics['epoch'])} epochs)")
@@ -83,17 +90,16 @@ def define_flags() -> None:
     from absl import flags
 
     flags.DEFINE_string("model_dir", None, "Run folder written by python -m training.")
-    flags.DEFINE_string("out", "", "PNG to write; default RUN/curves.png.")
+    flags.DEFINE_string(
+        "out", "", "PNG to write (its folder is made if missing); default RUN/curves.png."
+    )
     flags.DEFINE_string("title", "", "Title above the plots; default the run folder's name.")
     flags.mark_flags_as_required(["model_dir"])
 
 
 def console_main() -> None:
-    """Entry point of the `aslvid2gloss-curves` console script."""
-    from absl import app
-
-    define_flags()
-    app.run(main)
+    """Entry point of `python -m training.curves` and the `aslvid2gloss-curves` script."""
+    console.run(main, define_flags, __doc__, lambda: "interrupted: nothing was written")
 
 
 if __name__ == "__main__":

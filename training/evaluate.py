@@ -1,23 +1,25 @@
 """Evaluates a run on shards: loss, top-1/5/10 accuracy per instance and mean per-class top-1.
 
     python -m training.evaluate --model_dir=RUN --tfrecord_glob='OUT/test-*'
+    python -m training.evaluate --model_dir=RUN --tfrecord_glob='OUT/test-*' --checkpoint=best
 
-Prints the metrics and writes them to RUN/eval_<split>.json (or --output).
+Prints the metrics and writes them to RUN/eval_<split>.json (or --output). --checkpoint=best
+evaluates the epoch with the best validation top-1 (RUN/best.keras) instead of the last one.
+--verbosity=debug shows TensorFlow's own logs and full tracebacks.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
-import sys
 
 import numpy as np
-import tensorflow as tf
 
-from schemas.dataset_info import join, label_difference
-from training import input_pipeline, run_folder
+from training import console
 
+# TensorFlow is imported inside the functions that use it, so that --help answers without it.
 TOP_K = (1, 5, 10)
+CHECKPOINTS = ("last", "best")  # training.run_folder.CHECKPOINTS
 
 
 def split_of(files) -> str:
@@ -29,32 +31,25 @@ def split_of(files) -> str:
 
 
 def evaluate(
-    model_dir: str, tfrecord_glob: str, batch_size: int = 16, skip_corrupt: bool = False
+    model_dir: str,
+    tfrecord_glob: str,
+    batch_size: int = 16,
+    skip_corrupt: bool = False,
+    checkpoint: str = "last",
 ) -> dict:
-    """Metrics of the run's model.keras over every record the glob matches (one pass).
+    """Metrics of the run's model over every record the glob matches (one pass).
 
     skip_corrupt: leave out damaged shards' records from the damage on (counted in a warning
     and in num_examples) instead of stopping with an error naming the shard.
+    checkpoint: "last" (model.keras) or "best" (best.keras, the best validation epoch).
     """
-    model, labels, info = run_folder.load_run(model_dir)
+    import tensorflow as tf
+
+    from training import input_pipeline, run_folder
+
+    model, labels, info = run_folder.load_run(model_dir, checkpoint)
     source = input_pipeline.open_source(tfrecord_glob, skip_corrupt)
-    where = f"{source.folders[0]}/dataset.json"
-    if source.info.schema_version != info.schema_version:
-        raise ValueError(
-            f"{where}: schema version {source.info.schema_version}, the run's is "
-            f"{info.schema_version}"
-        )
-    if source.info.clip.frame_shape != info.clip.frame_shape:
-        raise ValueError(
-            f"{where}: clips {source.info.clip.frame_shape}, but the model in {model_dir} takes "
-            f"{info.clip.frame_shape}"
-        )
-    if list(source.labels) != labels:
-        raise ValueError(
-            f"{source.folders[0]}/labels.txt ({len(source.labels)} classes) differs from "
-            f"{model_dir}/labels.txt ({len(labels)} classes): "
-            f"{label_difference(list(source.labels), labels)}"
-        )
+    check_same_dataset(source, info, labels, model_dir)
     input_pipeline.check_shards(source)
     data = input_pipeline.make_dataset(
         source.files, source.info, batch_size, training=False, record_limits=source.record_limits
@@ -90,8 +85,28 @@ def evaluate(
         "split": split_of(source.files),
         "tfrecord_glob": tfrecord_glob,
         "model_dir": model_dir,
+        "checkpoint": checkpoint,
     }
     return metrics
+
+
+def check_same_dataset(source, info, labels: list[str], model_dir: str) -> None:
+    """The shards must be of the run's schema version, clip shape and labels.txt."""
+    from schemas.dataset_info import label_difference
+
+    # Schema versions 1 and 2 hold the same frames and labels (2 adds provenance): either does.
+    where = f"{source.folders[0]}/dataset.json"
+    if source.info.clip.frame_shape != info.clip.frame_shape:
+        raise ValueError(
+            f"{where}: clips {source.info.clip.frame_shape}, but the model in {model_dir} takes "
+            f"{info.clip.frame_shape}"
+        )
+    if list(source.labels) != labels:
+        raise ValueError(
+            f"{source.folders[0]}/labels.txt ({len(source.labels)} classes) differs from "
+            f"{model_dir}/labels.txt ({len(labels)} classes): "
+            f"{label_difference(list(source.labels), labels)}"
+        )
 
 
 def main(argv):
@@ -100,15 +115,15 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     FLAGS = flags.FLAGS
-    try:
-        metrics = evaluate(
-            FLAGS.model_dir, FLAGS.tfrecord_glob, FLAGS.batch_size, FLAGS.skip_corrupt
-        )
-    except (ValueError, FileNotFoundError) as e:
-        # Bad input (a damaged shard, shards of another dataset): the message, no traceback.
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    output = FLAGS.output or join(FLAGS.model_dir, f"eval_{metrics['split']}.json")
+    console.import_tensorflow()
+    from schemas.dataset_info import join
+    from training import run_folder
+
+    metrics = evaluate(
+        FLAGS.model_dir, FLAGS.tfrecord_glob, FLAGS.batch_size, FLAGS.skip_corrupt, FLAGS.checkpoint
+    )
+    suffix = "" if FLAGS.checkpoint == "last" else f"_{FLAGS.checkpoint}"
+    output = FLAGS.output or join(FLAGS.model_dir, f"eval_{metrics['split']}{suffix}.json")
     run_folder.write_json(output, metrics)
     for key in ("num_examples", "loss", "top1_accuracy", "top5_accuracy", "top10_accuracy",
                 "mean_per_class_top1_accuracy"):  # fmt: skip
@@ -123,7 +138,17 @@ def define_flags() -> None:
     flags.DEFINE_string("model_dir", None, "Run folder written by python -m training.")
     flags.DEFINE_string("tfrecord_glob", None, "Shards to evaluate (globs, comma-separated).")
     flags.DEFINE_integer("batch_size", 16, "Clips per forward pass.", lower_bound=1)
-    flags.DEFINE_string("output", "", "JSON file for the metrics; default RUN/eval_<split>.json.")
+    flags.DEFINE_string(
+        "output", "", "JSON file for the metrics; default RUN/eval_<split>.json "
+        "(RUN/eval_<split>_best.json with --checkpoint=best).",
+    )  # fmt: skip
+    flags.DEFINE_enum(
+        "checkpoint",
+        "last",
+        list(CHECKPOINTS),
+        "Which model of the run: last (model.keras, the last epoch) or best (best.keras, the "
+        "epoch with the best validation top-1; runs with --val_tfrecord_glob keep one).",
+    )
     flags.DEFINE_boolean(
         "skip_corrupt",
         False,
@@ -134,11 +159,8 @@ def define_flags() -> None:
 
 
 def console_main() -> None:
-    """Entry point of the console script (setup.py)."""
-    from absl import app
-
-    define_flags()
-    app.run(main)
+    """Entry point of `python -m training.evaluate` and the `aslvid2gloss-evaluate` script."""
+    console.run(main, define_flags, __doc__, lambda: "interrupted: nothing was written")
 
 
 if __name__ == "__main__":

@@ -294,6 +294,7 @@ def make_dataset(
     cache: str = "",
     input_context: tf.distribute.InputContext | None = None,
     record_limits: list[int] | tuple[int, ...] | None = None,
+    augment=None,
 ) -> tf.data.Dataset:
     """Batches of (frames uint8 (B, T, S, S, 3), label int32 (B,)): the model scales the frames.
 
@@ -301,27 +302,16 @@ def make_dataset(
     Training: files and records shuffled (`shuffle_buffer` 0 turns it off), repeated forever
     (the trainer counts steps per epoch), last partial batch dropped so every step has the same
     shape (one trace, and the global batch really is the global batch). Evaluation: one pass in
-    file order, partial last batch kept so every record counts.
+    file order, partial last batch kept so every record counts. `augment` (training only, see
+    training/augment.py) maps a uint8 clip and a seed to a uint8 clip.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    clip, num_labels = info.clip, info.num_labels
-    files = list(files)
     num_pipelines = input_context.num_input_pipelines if input_context else 1
     pipeline_id = input_context.input_pipeline_id if input_context else 0
-    # How many records of each file to read (-1: all): stops before a damaged shard's damage.
-    limits = list(record_limits) if record_limits is not None else [-1] * len(files)
-    if len(limits) != len(files):
-        raise ValueError(f"record_limits has {len(limits)} values for {len(files)} files")
-    shard_records = False
-    if num_pipelines > 1:
-        if len(files) >= num_pipelines:
-            # Each worker reads its own files: no record is read twice across the job.
-            files = files[pipeline_id::num_pipelines]
-            limits = limits[pipeline_id::num_pipelines]
-        else:
-            # Fewer files than workers: every worker reads everything and keeps every n-th record.
-            shard_records = True
+    files, limits, shard_records = _files_of_pipeline(
+        files, record_limits, num_pipelines, pipeline_id
+    )
     ds = tf.data.Dataset.from_tensor_slices((files, tf.constant(limits, tf.int64)))
     if training and shuffle_buffer:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
@@ -346,6 +336,43 @@ def make_dataset(
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         ds = ds.repeat()
 
+    parse = _parse_checking_labels(info)
+    ds = ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
+    if training and augment is not None:
+        # Per clip, before batching; a stateless seed (--seed, the clip's position in the stream)
+        # gives the same augmented clips at any parallelism and new ones every epoch.
+        base = tf.constant(seed or 0, tf.int64)
+        ds = ds.enumerate().map(
+            lambda i, example: (augment(example[0], tf.stack([base, i])), example[1]),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
+    # uint8 all the way: the model scales the frames itself (its Rescaling input layer).
+    ds = ds.batch(batch_size, drop_remainder=training)
+    return ds.prefetch(AUTOTUNE)
+
+
+def _files_of_pipeline(files, record_limits, num_pipelines: int, pipeline_id: int):
+    """(files, record limits, shard_records) of one input pipeline (one worker).
+
+    Each worker reads its own files when there are enough, so no record is read twice across
+    the job; with fewer files than workers every worker reads everything and keeps every n-th
+    record (shard_records). A limit is how many records of a file to read (-1: all): it stops
+    before a damaged shard's damage.
+    """
+    files = list(files)
+    limits = list(record_limits) if record_limits is not None else [-1] * len(files)
+    if len(limits) != len(files):
+        raise ValueError(f"record_limits has {len(limits)} values for {len(files)} files")
+    if num_pipelines > 1 and len(files) >= num_pipelines:
+        return files[pipeline_id::num_pipelines], limits[pipeline_id::num_pipelines], False
+    return files, limits, num_pipelines > 1
+
+
+def _parse_checking_labels(info: DatasetInfo):
+    """(record, shard path) → (uint8 frames, int32 label), asserting the label's range in-graph."""
+    clip, num_labels = info.clip, info.num_labels
+
     def parse(record, path):
         parsed = clip.parse(record, float_frames=False)
         label = parsed[features.LABEL]
@@ -363,9 +390,7 @@ def make_dataset(
         with tf.control_dependencies([check]):
             return parsed[features.FRAMES], tf.cast(label, tf.int32)
 
-    ds = ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch_size, drop_remainder=training)
-    return ds.prefetch(AUTOTUNE)
+    return parse
 
 
 def batch_spec(

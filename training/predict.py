@@ -6,6 +6,8 @@
 
 --frame_start/--frame_end count the file's own frames unless --fps gives the rate they are counted
 at (WLASL's JSON says 25); a clip from a WLASL JSON is only reproduced exactly with its fps.
+--checkpoint=best uses the epoch with the best validation top-1 (RUN/best.keras).
+--verbosity=debug shows TensorFlow's own logs and full tracebacks.
 """
 
 from __future__ import annotations
@@ -14,17 +16,22 @@ import dataclasses
 import fractions
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
-from preprocess import decoder as video_decoder
-from schemas.dataset_info import DatasetInfo
-from schemas.features import FRAMES, ClipMeta, ClipSchema
-from training import run_folder
-from training.input_pipeline import preprocess_frames
+from preprocess import decoder as video_decoder  # PyAV and numpy: no TensorFlow
+from training import console
 
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from schemas.dataset_info import DatasetInfo
+    from schemas.features import ClipSchema
+
+# TensorFlow is imported inside the functions that use it, so that --help answers without it.
 DEFAULT_TOP_K = 5
+CHECKPOINTS = ("last", "best")  # training.run_folder.CHECKPOINTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +51,9 @@ def round_trip(frames: np.ndarray, schema: ClipSchema) -> tf.Tensor:
     Encoding and parsing a record (not just the frames) means JPEG quality, chroma subsampling
     and decoder are those of training by construction, whatever the schema says.
     """
+    import tensorflow as tf
+
+    from schemas.features import FRAMES, ClipMeta
     # The metadata is never read back; only the frames and the frame count must be real.
     meta = ClipMeta(label=0, gloss="", frame_indices=(0,) * schema.num_frames, num_source_frames=0)
     record = schema.encode(frames, meta)
@@ -79,6 +89,10 @@ def decode_for_model(
 
 def probabilities(model, frames: tf.Tensor) -> np.ndarray:
     """uint8 frames (T, S, S, 3) → class probabilities (num_classes,), as evaluate computes them."""
+    import tensorflow as tf
+
+    from training.input_pipeline import preprocess_frames
+
     batch = preprocess_frames(frames)[tf.newaxis]
     return np.asarray(model(batch, training=False)[0], dtype=np.float32)
 
@@ -190,8 +204,11 @@ def main(argv) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     FLAGS = flags.FLAGS
+    console.import_tensorflow()
+    from training import run_folder
+
     try:
-        model, labels, info = run_folder.load_run(FLAGS.model_dir)
+        model, labels, info = run_folder.load_run(FLAGS.model_dir, FLAGS.checkpoint)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: --model_dir={FLAGS.model_dir}: {e}", file=sys.stderr)
         return 2
@@ -273,7 +290,21 @@ def define_flags(fv=None) -> None:
         "--crop=bbox does with the manifest's bbox; empty: squash the whole frame.",
         flag_values=fv,
     )
+    flags.DEFINE_enum(
+        "checkpoint",
+        "last",
+        list(CHECKPOINTS),
+        "Which model of the run: last (model.keras, the last epoch) or best (best.keras, the "
+        "epoch with the best validation top-1; runs with --val_tfrecord_glob keep one).",
+        flag_values=fv,
+    )
     flags.mark_flags_as_required(["model_dir", "video"], flag_values=fv)
+    _register_validators(fv)
+
+
+def _register_validators(fv) -> None:
+    """Bad --fps, --crop_bbox or frame ranges are refused when the flags are parsed."""
+    from absl import flags
 
     def check(parse):
         def validator(value):
@@ -302,11 +333,8 @@ def define_flags(fv=None) -> None:
 
 
 def console_main() -> None:
-    """Entry point of the console script (setup.py)."""
-    from absl import app
-
-    define_flags()
-    app.run(main)
+    """Entry point of `python -m training.predict` and the `aslvid2gloss-predict` script."""
+    console.run(main, define_flags, __doc__, lambda: "interrupted: nothing was written")
 
 
 if __name__ == "__main__":

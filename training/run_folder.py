@@ -2,13 +2,15 @@
 
     RUN/dataset.json, RUN/labels.txt   copied from the training shards' folder
     RUN/config.json                    the settings of the last start
-    RUN/backup/                        BackupAndRestore state: the same command resumes from it
+    RUN/backup/ckpt-STEP.*             tf.train.Checkpoint state: the same command resumes from it
     RUN/checkpoints/epoch-NNN.weights.h5
     RUN/logs/                          TensorBoard (train/, validation/)
-    RUN/metrics.csv                    one row per epoch
-    RUN/model.keras                    the model (uint8 clips in, probabilities out)
-    RUN/saved_model/                   serving signature: uint8 clips (N, T, S, S, 3) in
-    RUN/train_summary.json             global step, epochs, last metrics
+    RUN/metrics.csv                    one row per epoch, numbered from 1
+    RUN/model.keras                    the last epoch's model (uint8 clips in; --checkpoint=last)
+    RUN/saved_model/                   its serving signature: uint8 clips (N, T, S, S, 3) in
+    RUN/best.keras                     the best epoch by validation top-1 (--checkpoint=best)
+    RUN/best_saved_model/              its serving signature
+    RUN/train_summary.json             global step, epochs, last metrics, the best epoch
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ MODEL_KERAS = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
 SUMMARY_JSON = "train_summary.json"
 SERVING_INPUT = "clips"
+BEST_KERAS = "best.keras"
+BEST_SAVED_MODEL_DIR = "best_saved_model"
+# --checkpoint of evaluate and predict: which model of the run folder to load.
+CHECKPOINTS = {"last": MODEL_KERAS, "best": BEST_KERAS}
 
 __all__ = ["load_run", "preprocess_frames", "export_saved_model", "copy_dataset_files"]
 
@@ -51,6 +57,7 @@ def copy_dataset_files(source_folder: str, model_dir: str) -> None:
 
 
 def write_json(path: str, data: dict) -> None:
+    """Writes under a temporary name, then renames: a kill never leaves half a file."""
     tmp = path + ".tmp"
     with tf.io.gfile.GFile(tmp, "w") as f:
         f.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
@@ -81,15 +88,30 @@ def export_saved_model(model: keras.Model, path: str) -> None:
     archive.write_out(path, verbose=False)
 
 
-def load_run(model_dir: str) -> tuple[keras.Model, list[str], DatasetInfo]:
-    """(trained model, labels, dataset info) of a finished run; checks that they belong together."""
-    path = join(model_dir, MODEL_KERAS)
+def load_run(
+    model_dir: str, checkpoint: str = "last"
+) -> tuple[keras.Model, list[str], DatasetInfo]:
+    """(trained model, labels, dataset info) of a finished run; checks that they belong together.
+
+    checkpoint: "last" (model.keras, the last epoch) or "best" (best.keras, the epoch with the
+    best validation top-1; only runs with --val_tfrecord_glob have one).
+    """
+    if checkpoint not in CHECKPOINTS:
+        raise ValueError(f"--checkpoint must be one of {sorted(CHECKPOINTS)}, got {checkpoint!r}")
+    path = join(model_dir, CHECKPOINTS[checkpoint])
     if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(f"{path} not found: expected the model of a finished training run")
+        hint = (
+            "a best model is kept only by runs with --val_tfrecord_glob; use --checkpoint=last"
+            if checkpoint == "best"
+            else "expected the model of a finished training run"
+        )
+        raise FileNotFoundError(f"{path} not found: {hint}")
     info = read_dataset_info(model_dir)
     labels = read_labels(model_dir)
-    # Runs saved before uint8 input took float32 clips: adapted, so every caller feeds uint8.
-    model = accept_uint8(keras.models.load_model(path))
+    # Not compiled: evaluate and predict only run the forward pass (and the training loss may be
+    # a class of training.optimization that a reader need not import). Runs saved before uint8
+    # input took float32 clips: adapted, so every caller feeds uint8.
+    model = accept_uint8(keras.models.load_model(path, compile=False))
     check_model_matches(model, info, len(labels), source=model_dir)
     return model, labels, info
 

@@ -8,7 +8,9 @@ import os
 
 import tensorflow as tf
 
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+from training.config import STRATEGIES
+
+log = logging.getLogger(__name__)
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -20,10 +22,17 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
     if name == "multi_worker":
-        if not os.environ.get("TF_CONFIG"):
-            logging.warning("--strategy=multi_worker without TF_CONFIG: running as a single worker")
-        # Collectives over gRPC between the TF_CONFIG hosts; NCCL is chosen for GPUs automatically.
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        workers = count_workers(os.environ.get("TF_CONFIG", ""))
+        if workers > 1:
+            # Collectives over gRPC between the TF_CONFIG hosts; NCCL is chosen for GPUs itself.
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        # One worker has nobody to synchronise with, and Keras' multi-worker path fails on it
+        # (see training/keras_multi_worker.py): train on this machine's devices instead.
+        log.warning(
+            "--strategy=multi_worker with %s: training on this machine alone, as --strategy=auto",
+            "one worker in TF_CONFIG" if workers else "no TF_CONFIG set",
+        )
+        name = "auto"
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto" and len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
@@ -33,6 +42,37 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy([d.name for d in devices])
     device = gpus[0].name if gpus else "/cpu:0"
     return tf.distribute.OneDeviceStrategy(device)
+
+
+def count_workers(tf_config: str) -> int:
+    """Training tasks (chief and workers) in a TF_CONFIG value; 0 when it is empty.
+
+    Checked here because TensorFlow's own errors on a bad TF_CONFIG name neither the variable
+    nor what was expected.
+    """
+    if not tf_config.strip():
+        return 0
+    example = (
+        '{"cluster": {"worker": ["host1:port", "host2:port"]}, '
+        '"task": {"type": "worker", "index": 0}}'
+    )
+    try:
+        value = json.loads(tf_config)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"TF_CONFIG is not JSON ({e}); expected e.g. {example}") from e
+    cluster = value.get("cluster") if isinstance(value, dict) else None
+    task = value.get("task") if isinstance(value, dict) else None
+    if not isinstance(cluster, dict) or not isinstance(task, dict):
+        raise ValueError(
+            f"TF_CONFIG needs 'cluster' and 'task' objects, got {tf_config!r}; expected e.g. "
+            f"{example}"
+        )
+    tasks = cluster.get(task.get("type"), [])
+    if not isinstance(task.get("index"), int) or not 0 <= task["index"] < len(tasks):
+        raise ValueError(
+            f"TF_CONFIG's task {task} is not one of the cluster's {sorted(cluster)} hosts"
+        )
+    return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
 
 
 def worker_info(strategy: tf.distribute.Strategy) -> tuple[bool, int]:

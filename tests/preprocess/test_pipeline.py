@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tarfile
 
+import numpy as np
 import pytest
 import tensorflow as tf
 from apache_beam.testing import test_pipeline
@@ -34,7 +35,8 @@ def dataset(tmp_path_factory):
     with open(manifest) as f:
         entries = json.load(f)
     videos = root / "videos"
-    (videos / "broken.mp4").write_bytes(os.urandom(2000))
+    # Seeded: the same "broken" bytes every run, so a failure reproduces.
+    (videos / "broken.mp4").write_bytes(np.random.default_rng(3).bytes(2000))
     (videos / "empty.mp4").write_bytes(b"")
     good = entries[0]["instances"][0]
     for video_id in ("broken", "empty", "missing"):

@@ -30,7 +30,7 @@ def test_counts_per_split_and_label_and_a_clean_bill(folder, capsys):
 
 
 def test_contact_sheet_has_a_row_per_clip(folder, tmp_path, capsys):
-    png = str(tmp_path / "sheet.png")
+    png = str(tmp_path / "not_made_yet" / "sheet.png")  # the folder is made
     assert inspect.main([folder, f"--contact_sheet={png}", "--max_clips=4", "--thumb=32"]) == 0
     image = Image.open(png)
     report = inspect.inspect_dataset(folder, max_samples=4)

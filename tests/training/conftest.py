@@ -10,10 +10,6 @@ from tests.training.shards import write_shards
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: multi-process or long-running test")
-
-
 def subprocess_env(**extra) -> dict:
     """Environment for `python -m ...` children: repo importable, TensorFlow logs quiet."""
     env = dict(os.environ)

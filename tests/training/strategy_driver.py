@@ -31,7 +31,7 @@ def main(argv):
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * FLAGS.logical_cpus
         )
-    from training import input_pipeline, trainer
+    from training import input_pipeline, keras_multi_worker, trainer
     from training.config import TrainConfig
     from training.model import build_model, compile_model
     from training.strategy import make_strategy
@@ -57,7 +57,7 @@ def main(argv):
     )
     per_replica = FLAGS.batch_size // strategy.num_replicas_in_sync
     spec = input_pipeline.batch_spec(info, per_replica)
-    trainer.work_around_multi_worker_build(model, strategy, spec)
+    keras_multi_worker.prepare_model(model, strategy, spec)
     with strategy.scope():
         history = model.fit(data, epochs=1, steps_per_epoch=1, verbose=0)
     # The same first global batch (one pass, file order) evaluated after the update.

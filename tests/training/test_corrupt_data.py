@@ -143,7 +143,7 @@ def test_damaged_first_record_is_caught_before_training(tmp_path):
 
 def test_resuming_on_data_of_another_format_fails_before_the_first_step(finished_run, tmp_path):
     _, model_dir = finished_run
-    backup = os.path.join(model_dir, run_folder.BACKUP_DIR, "training_metadata.json")
+    backup = os.path.join(model_dir, run_folder.BACKUP_DIR, "checkpoint")
     before = open(backup).read()
     for other, difference in [
         (dict(num_labels=5), "3 classes vs 5"),

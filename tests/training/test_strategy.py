@@ -118,3 +118,11 @@ def test_multi_worker_with_two_processes(single_device, data_dir):
     assert not (run / ".worker-1" / "dataset.json").exists()
     chief, other = (p.read_text() for p in (run / "metrics.csv", run / ".worker-1" / "metrics.csv"))
     assert chief == other  # epoch metrics are global, the same on every worker
+
+
+def test_multi_worker_workaround_refuses_another_keras():
+    from training import keras_multi_worker
+
+    keras_multi_worker.check_keras_version()  # the installed one: the release it was written for
+    with pytest.raises(RuntimeError, match=r"keras-team/keras#20585 .*Keras 3.16.0 is installed"):
+        keras_multi_worker.check_keras_version("3.16.0")

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from tests.training.conftest import PYTHON, REPO, subprocess_env
 from tests.training.shards import write_shards
-from training import run_folder, trainer
+from training import callbacks, run_folder, trainer
 from training.config import TrainConfig
 from training.input_pipeline import preprocess_frames
 
@@ -61,7 +61,7 @@ def test_cli_smoke_run_fills_the_run_folder(smoke_run, data_dir):
     summary = summary_of(smoke_run)
     assert summary["global_step"] == 6 and summary["steps_per_epoch"] == 3
     assert summary["resumed_from_step"] == 0
-    assert epochs_in_csv(smoke_run) == [0, 1]
+    assert epochs_in_csv(smoke_run) == [1, 2]  # numbered as on the console
     with open(os.path.join(smoke_run, run_folder.METRICS_CSV)) as f:
         rows = list(csv.DictReader(f))
     assert all(np.isfinite(float(r["loss"])) and np.isfinite(float(r["val_loss"])) for r in rows)
@@ -142,7 +142,7 @@ def test_non_finite_loss_raises():
     model.compile("sgd", "mse")
     x = np.array([[1.0, np.nan]] * 4, dtype=np.float32)
     with pytest.raises(FloatingPointError, match="loss became nan at step"):
-        model.fit(x, np.zeros(4), epochs=1, verbose=0, callbacks=[trainer.StopOnNonFiniteLoss()])
+        model.fit(x, np.zeros(4), epochs=1, verbose=0, callbacks=[callbacks.StopOnNonFiniteLoss()])
 
 
 @pytest.mark.slow
@@ -157,7 +157,8 @@ def test_sigkill_then_same_command_ends_like_an_uninterrupted_run(tmp_path, data
     proc = subprocess.Popen(
         cmd, cwd=REPO, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    backup = trainer.backup_weights_path(os.path.join(killed, run_folder.BACKUP_DIR))
+    # tf.train.CheckpointManager writes this file once a checkpoint is complete.
+    backup = os.path.join(killed, run_folder.BACKUP_DIR, "checkpoint")
     deadline = time.time() + 120
     while not os.path.exists(backup) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -171,10 +172,12 @@ def test_sigkill_then_same_command_ends_like_an_uninterrupted_run(tmp_path, data
     resumed, uninterrupted = summary_of(killed), summary_of(straight)
     assert 0 < resumed["resumed_from_step"] < 24
     assert resumed["global_step"] == uninterrupted["global_step"] == 24
-    assert epochs_in_csv(straight) == [0, 1, 2]
+    assert epochs_in_csv(straight) == [1, 2, 3]
     # Epochs the killed run finished are in its CSV once; the restart added the others once.
-    assert sorted(set(epochs_in_csv(killed))) == [0, 1, 2]
+    assert sorted(set(epochs_in_csv(killed))) == [1, 2, 3]
     assert len(epochs_in_csv(killed)) == 3
 
-    run(cmd)  # a finished run, rerun, trains no further
-    assert summary_of(killed)["global_step"] == 24 and summary_of(killed)["resumed_from_step"] == 24
+    run(cmd)  # a finished run, rerun, trains no further and keeps its final metrics
+    rerun = summary_of(killed)
+    assert rerun["global_step"] == 24 and rerun["resumed_from_step"] == 24
+    assert rerun["last_epoch_metrics"] == resumed["last_epoch_metrics"] != {}
