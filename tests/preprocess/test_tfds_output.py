@@ -80,26 +80,16 @@ def test_our_trainer_still_reads_the_folder_with_tfds_files_beside_the_shards(jp
     assert input_pipeline.open_source(f"{jpeg_out}/*").num_examples == total
 
 
-def test_raw_frames_read_the_same(data, tmp_path):
-    out = tmp_path / "raw"
-    _run(data, out, "--frame_encoding=raw", "--splits=val", "--size=24", "--num_frames=5")
+def test_raw_frames_read_the_same_and_gzip_gets_no_tfds_metadata(data, tmp_path):
+    out = tmp_path / "out"
+    small = ["--splits=val", "--size=24", "--num_frames=5"]
+    _run(data, out, "--frame_encoding=raw", *small)
     theirs = list(tfds.as_numpy(tfds.builder_from_directory(str(out)).as_dataset(split="val")))
     assert theirs[0][features.FRAMES].shape == (5, 24, 24, 3)
     _same(theirs, _ours(out, "val"))
-
-
-def test_gzip_output_says_tfds_cannot_read_it(data, tmp_path):
-    out = tmp_path / "gz"
-    info = _run(data, out, "--compression=gzip", "--splits=val", "--size=24", "--num_frames=5")
-    assert not (out / "features.json").exists() and not (out / "dataset_info.json").exists()
+    # GZIP over the same folder: --overwrite removes TFDS's files too, and none are written.
+    info = _run(data, out, "--compression=gzip", "--overwrite", *small)
+    for name in ("features.json", "dataset_info.json", "label.labels.txt"):
+        assert not (out / name).exists(), name
     summary = cli.summarize(str(out), info)
     assert "TFDS: no metadata written: TFDS cannot read GZIP TFRecord shards" in summary
-
-
-def test_overwrite_removes_tfds_files_too(data, jpeg_out, tmp_path):
-    out = tmp_path / "again"
-    _run(data, out, "--splits=val", "--size=24", "--num_frames=5")
-    assert (out / "features.json").exists()
-    _run(data, out, "--splits=test", "--size=24", "--num_frames=5", "--compression=gzip",
-         "--overwrite")  # fmt: skip
-    assert not (out / "features.json").exists() and not (out / "label.labels.txt").exists()
