@@ -13,6 +13,10 @@ REQUIRED = [
     "absl-py==2.5.1",
     "pillow==12.3.0",  # contact sheets (schemas.inspect)
     "matplotlib==3.11.2",  # training curves (training.curves)
+    "tqdm==4.70.1",  # the preprocess progress line
+    "psutil==7.2.2",  # an interrupted preprocess run ends its worker processes
+    # TFDS metadata beside the shards (launcher only); 4.9.10 installs with the pins above.
+    "tensorflow-datasets==4.9.10",
 ]
 
 EXTRAS = {
@@ -20,7 +24,6 @@ EXTRAS = {
         "pytest==9.2.0",
         "hypothesis==6.170.17",
         "imageio-ffmpeg==0.8.1",  # an ffmpeg CLI to write and check the test corpus
-        "psutil==7.2.2",
     ],
     # decord is offered because the original stack used it; it is wrong on some codecs (BUILD.md).
     "decord": ["decord==0.6.0"],
@@ -39,11 +42,11 @@ setuptools.setup(
     extras_require=EXTRAS,
     entry_points={
         "console_scripts": [
-            "aslvid2gloss-preprocess=preprocess.cli:main",
+            "aslvid2gloss-preprocess=preprocess.__main__:main",
             "aslvid2gloss-train=training.__main__:console_main",
             "aslvid2gloss-evaluate=training.evaluate:console_main",
             "aslvid2gloss-predict=training.predict:console_main",
-            "aslvid2gloss-inspect=schemas.inspect:main",
+            "aslvid2gloss-inspect=schemas.inspect:console_main",
             "aslvid2gloss-curves=training.curves:console_main",
         ],
     },

@@ -1,11 +1,19 @@
-"""Lets `python -m preprocess` run the job (see preprocess/cli.py for the flags)."""
+"""`python -m preprocess` and the `aslvid2gloss-preprocess` console script (flags: preprocess/cli.py).
 
-import os
+The console is set up first: Beam and TensorFlow log while they are imported.
+"""
+
 import sys
 
-# TensorFlow's C++ INFO lines (CPU features, no CUDA) in every worker process hide the summary.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
-from preprocess.cli import main  # noqa: E402
+def main() -> int:
+    from preprocess import console
 
-sys.exit(main())
+    console.set_up(console.verbosity_from_argv(sys.argv[1:]))
+    from preprocess.cli import main as cli_main
+
+    return cli_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

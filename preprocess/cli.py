@@ -8,24 +8,31 @@
         --output_dir=gs://BUCKET/records --top_k_glosses=100 --runner=DataflowRunner \
         --project=PROJECT --region=us-central1 --temp_location=gs://BUCKET/tmp --setup_file=./setup.py
 
-Flags it does not know are Beam pipeline options (--runner, --direct_num_workers, --project, …).
-Without --runner it runs locally (Beam's FnApiRunner) with one worker process per core, offline.
+Any other flag must be a Beam pipeline option (--runner, --direct_num_workers, --project, …);
+anything else is refused before the job starts (exit 2), naming the closest real flag.
+Without --runner it runs locally (Beam's FnApiRunner), offline: in one process for a small job,
+else one worker process per core (`choose_running_mode`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import json
 import logging
 import os
+import re
+import signal
 import sys
+import tempfile
 from collections import Counter
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import (
     DirectOptions,
     PipelineOptions,
+    PortableOptions,
     WorkerOptions,
     SetupOptions,
     StandardOptions,
@@ -35,7 +42,7 @@ from schemas import coverage
 from schemas import dataset_info as info_files
 from schemas.features import FRAME_ENCODINGS, ClipSchema
 
-from preprocess import manifests, outcome
+from preprocess import console, manifests, outcome, staging
 from preprocess.isolation import ClipLimits
 from preprocess.pipeline import (
     DEFAULT_TARGET_SHARD_MB,
@@ -44,6 +51,7 @@ from preprocess.pipeline import (
     PreprocessConfig,
     build_pipeline,
 )
+from preprocess.tfds_metadata import TFDS_FILE_SUFFIX, TFDS_FILES
 
 DECODERS = ("pyav", "decord")
 LOCAL_RUNNERS = ("DirectRunner", "direct", "SwitchingDirectRunner", "FnApiRunner")
@@ -52,6 +60,15 @@ STARTED_JSON = ".preprocess-started.json"
 # Bounds that catch typos (an extra zero) before they cost hours: 20 frames of 150 px is usual.
 MAX_NUM_FRAMES = 1000
 MAX_SIZE = 4096
+# Below this many clips a local run decodes in one process (--direct_running_mode=in_memory):
+# starting a worker process per core (each importing TensorFlow) costs more than it saves.
+# Measured on 2 cores: 18 clips 9.7 s in one process vs 23.0 s with 2 workers, 120 clips (the
+# demo) 17.1 s vs 39.7 s; at steady state 2 workers decode 71 clips/s vs 46 for one
+# (BENCHMARKS.md), so the worker start-up (~13 s) pays off after roughly 500 to 1,000 clips.
+IN_MEMORY_MAX_CLIPS = 500
+BEAM_OPTIONS_URL = (
+    "https://beam.apache.org/releases/pydoc/current/apache_beam.options.pipeline_options.html"
+)
 
 
 class UsageError(ValueError):
@@ -110,17 +127,40 @@ def _decoder(text):
     )
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Appends each flag's default to its help, except where the help says it in words."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (
+            action.option_strings
+            and not action.required
+            and action.default not in (None, False, argparse.SUPPRESS)
+            and "%(default)" not in text
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m preprocess",
         description="Decode sign-language clips into sharded TFRecords (Apache Beam).",
-        epilog="Other flags are passed to Beam as pipeline options (--runner, --project, ...).",
+        epilog="Any other --flag must be an Apache Beam pipeline option and goes to Beam:\n"
+        "  --runner (default: a local run, offline), --direct_running_mode (default: in_memory\n"
+        f"  under {IN_MEMORY_MAX_CLIPS} clips, else multi_processing), --direct_num_workers "
+        "(default: 1 in_memory,\n  else one per core), --project, --region, --temp_location, "
+        "--setup_file,\n  --num_workers, --machine_type, --experiments, ... All of them:\n"
+        f"  {BEAM_OPTIONS_URL}\n"
+        "Anything else is refused (exit 2). BUILD.md has Dataflow, Flink and Spark commands.",
+        formatter_class=_HelpFormatter,
+        allow_abbrev=False,  # a prefix of a flag is a typo here, not a shorthand
     )
     parser.add_argument(
         "--manifest",
         required=True,
         help="WLASL_v0.3.json-format file, a CSV (path,label[,split,frame_start,frame_end,...]) "
-        "or a folder ROOT/<gloss>/* or ROOT/<split>/<gloss>/*",
+        "or a folder ROOT/<gloss>/* or ROOT/<split>/<gloss>/* (required)",
     )
     parser.add_argument(
         "--manifest_format",
@@ -137,32 +177,60 @@ def make_parser() -> argparse.ArgumentParser:
         "folder of <YouTube id>.<ext> files (required); ASL Citizen: default <manifest>/videos; "
         "AUTSL: the folder holding train/ val/ test/ (default: the manifest folder)",
     )
-    parser.add_argument("--output_dir", required=True, help="a new or empty folder (local or gs://)")
     parser.add_argument(
-        "--num_frames", type=_positive_int("num_frames", MAX_NUM_FRAMES), default=20
+        "--output_dir", required=True, help="a new or empty folder, local or gs:// (required)"
+    )
+    parser.add_argument(
+        "--num_frames",
+        type=_positive_int("num_frames", MAX_NUM_FRAMES),
+        default=20,
+        help="frames taken from each clip, evenly spaced over it",
     )
     parser.add_argument(
         "--size", type=_positive_int("size", MAX_SIZE), default=150, help="frame side in pixels"
     )
-    parser.add_argument("--frame_encoding", choices=FRAME_ENCODINGS, default="jpeg")
-    parser.add_argument("--jpeg_quality", type=_positive_int("jpeg_quality"), default=95)
-    parser.add_argument("--compression", choices=("none", "gzip"), default="none")
+    parser.add_argument(
+        "--frame_encoding",
+        choices=FRAME_ENCODINGS,
+        default="jpeg",
+        help="how each frame is stored: jpeg (small), png (lossless), raw (uint8 bytes)",
+    )
+    parser.add_argument(
+        "--jpeg_quality",
+        type=_positive_int("jpeg_quality"),
+        default=95,
+        help="JPEG quality 1-100 (--frame_encoding=jpeg)",
+    )
+    parser.add_argument(
+        "--compression",
+        choices=("none", "gzip"),
+        default="none",
+        help="gzip: smaller shards that TFDS cannot read (our trainer can)",
+    )
     parser.add_argument(
         "--decoder",
         type=_decoder,
         default="pyav",
-        help="pyav: exact on every tested codec (default); decord: the original stack's "
+        help="pyav: exact on every tested codec; decord: the original stack's "
         "decoder, wrong on some codecs (see BUILD.md)",
     )
     parser.add_argument(
         "--crop", choices=("none", "bbox"), default="none", help="bbox: crop to WLASL's box first"
     )
-    parser.add_argument("--top_k_glosses", type=_positive_int("top_k_glosses"), default=None)
+    parser.add_argument(
+        "--top_k_glosses",
+        type=_positive_int("top_k_glosses"),
+        default=None,
+        help="keep the manifest's first K glosses (WLASL100: 100) (default: all)",
+    )
     parser.add_argument(
         "--splits", default=None, help="comma-separated subset of train,val,test (default: all)"
     )
     parser.add_argument(
-        "--target_shard_mb", type=_positive_int("target_shard_mb"), default=DEFAULT_TARGET_SHARD_MB
+        "--target_shard_mb",
+        type=_positive_int("target_shard_mb"),
+        default=DEFAULT_TARGET_SHARD_MB,
+        help="shard size aimed at when --num_shards is not given, in MB",
     )
     parser.add_argument(
         "--num_shards",
@@ -207,13 +275,67 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="delete an earlier run's files in --output_dir instead of refusing to mix with them",
+        help="delete an earlier run's files in --output_dir instead of refusing to mix with them "
+        "(default: off)",
+    )
+    parser.add_argument(
+        "--verbosity",
+        type=console.parse_verbosity,
+        default=console.DEFAULT_VERBOSITY,
+        help="warning: our lines, the progress line and warnings only; info: also Beam's and "
+        "TensorFlow's INFO lines, from every worker; debug: everything (absl's -1, 0, 1 work too)",
     )
     return parser
 
 
-def beam_options(beam_args: list[str]) -> PipelineOptions:
-    """Beam's options, defaulting to an offline, all-cores local run (see `local_runner`)."""
+def check_beam_args(beam_args: list[str], parser: argparse.ArgumentParser) -> None:
+    """Refuses an argument that is neither ours nor a Beam pipeline option (a typo, usually).
+
+    Beam itself only logs "Discarding unparseable args" and runs on. Beam's public
+    `PipelineOptions.get_all_options` lists every option of every registered PipelineOptions class
+    (runner-specific ones included); with retain_unknown_options=True it also returns the ones it
+    does not know, which are the ones refused here.
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    known = set(PipelineOptions([]).get_all_options())
+    given = set(PipelineOptions(beam_args).get_all_options(retain_unknown_options=True))
+    not_beam = given - known
+    unknown = [
+        arg
+        for arg in beam_args
+        if arg.startswith("-") and arg.lstrip("-").split("=", 1)[0].replace("-", "_") in not_beam
+    ]
+    # A bare word that no option before it takes as its value.
+    for i, arg in enumerate(beam_args):
+        previous = beam_args[i - 1] if i else ""
+        if not arg.startswith("-") and (not previous.startswith("-") or "=" in previous):
+            unknown.append(arg)
+    if not unknown:
+        return
+    ours = sorted(set(re.findall(r"--\w+", parser.format_help())))
+    candidates = ours + [f"--{name}" for name in sorted(known)]
+    arg = unknown[0]
+    name = arg.split("=", 1)[0]
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise UsageError(
+        f"unknown flag {arg}{hint}: not a flag of python -m preprocess (see --help) nor an "
+        f"Apache Beam pipeline option ({BEAM_OPTIONS_URL})"
+        + (f"; also unknown: {' '.join(unknown[1:])}" if unknown[1:] else "")
+    )
+
+
+def choose_running_mode(num_clips: int | None) -> str:
+    """in_memory (one process) for a job under IN_MEMORY_MAX_CLIPS clips or on one core, else
+    multi_processing (a worker process per core, pickling every step as Dataflow does)."""
+    if (os.cpu_count() or 1) == 1 or (num_clips is not None and num_clips < IN_MEMORY_MAX_CLIPS):
+        return "in_memory"
+    return "multi_processing"
+
+
+def beam_options(beam_args: list[str], num_clips: int | None = None) -> PipelineOptions:
+    """Beam's options, defaulting to an offline local run sized to the job (see `local_runner`)."""
     options = PipelineOptions(beam_args)
     standard = options.view_as(StandardOptions)
     if standard.runner is None:
@@ -222,13 +344,21 @@ def beam_options(beam_args: list[str]) -> PipelineOptions:
         direct = options.view_as(DirectOptions)
         given = " ".join(beam_args)
         if "--direct_running_mode" not in given:
-            direct.direct_running_mode = "multi_processing"
+            direct.direct_running_mode = choose_running_mode(num_clips)
         if "--direct_num_workers" not in given:
-            direct.direct_num_workers = os.cpu_count() or 1
+            one = direct.direct_running_mode == "in_memory"
+            direct.direct_num_workers = 1 if one else os.cpu_count() or 1
         if "--default_sdk_harness_log_level" not in given:
             # Worker processes otherwise log every bundle at INFO to the user's terminal.
             options.view_as(WorkerOptions).default_sdk_harness_log_level = "WARNING"
     return options
+
+
+def runs_on_this_machine(options: PipelineOptions) -> bool:
+    """Whether the job's workers share this machine's disk (local runners, LOOPBACK workers)."""
+    if options.view_as(StandardOptions).runner in LOCAL_RUNNERS:
+        return True
+    return options.view_as(PortableOptions).environment_type == "LOOPBACK"
 
 
 def local_runner(options: PipelineOptions):
@@ -261,6 +391,7 @@ def _our_files(output_dir: str) -> list[str]:
         STARTED_JSON,
         RUN_STATS_JSON,
         outcome.FAILED_JSON,
+        *TFDS_FILES,
     }
     return sorted(
         n
@@ -270,6 +401,8 @@ def _our_files(output_dir: str) -> list[str]:
         or n.startswith(f".{info_files.DATASET_JSON}")
         or n.startswith(STARTED_JSON)
         or n.startswith(f"{info_files.COVERAGE_JSON}.")
+        or n.startswith(staging.STAGED_CLIPS)
+        or n.endswith(TFDS_FILE_SUFFIX)
         or n.rstrip("/") == RECORDS_DIR
     )
 
@@ -371,11 +504,56 @@ def config_from_args(args) -> PreprocessConfig:
     )
 
 
-def run(argv=None, save_main_session=True) -> dict:
-    """Runs the job; returns dataset.json's content. Raises UsageError / ManifestError on bad input."""
+@dataclasses.dataclass
+class RunState:
+    """What a run has done so far: what an interrupted run tells the user."""
+
+    output_dir: str = ""
+    output_started: bool = False
+
+
+def _describe(path: str, manifest, options: PipelineOptions, output_dir: str) -> list[str]:
+    """The lines that say what the run is about to do."""
+    per_split = Counter(clip.split for clip in manifest.clips)
+    splits = ", ".join(f"{split} {n}" for split, n in sorted(per_split.items()))
+    lines = [
+        f"{path}: read as {manifest.format or 'a'} manifest: {len(manifest.clips)} clips of "
+        f"{len(manifest.glosses)} glosses ({splits})"
+    ]
+    runner = options.view_as(StandardOptions).runner
+    if runner in LOCAL_RUNNERS:
+        direct = options.view_as(DirectOptions)
+        if direct.direct_running_mode == "in_memory":
+            how = "in this process (--direct_running_mode=in_memory)"
+        else:
+            n = direct.direct_num_workers
+            how = (
+                f"on {n} worker process{'es' if n != 1 else ''} "
+                f"(--direct_running_mode={direct.direct_running_mode})"
+            )
+        lines.append(f"writing {output_dir}, running locally {how}")
+    else:
+        where = "" if runs_on_this_machine(options) else "; progress: the runner's UI (BUILD.md)"
+        lines.append(f"writing {output_dir}, running on {runner}{where}")
+    return lines
+
+
+def _say(console_out, line: str) -> None:
+    if console_out is not None:
+        console_out.write_line(line)
+
+
+def run(argv=None, save_main_session=True, console_out=None, state: RunState | None = None) -> dict:
+    """Runs the job; returns dataset.json's content. Raises UsageError / ManifestError on bad input.
+
+    `console_out` (a console.StderrFilter) receives the lines saying what the run does and the
+    live progress line; without it the run is silent (tests, library use).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
+    state = state if state is not None else RunState()
     parser = make_parser()
     args, beam_args = parser.parse_known_args(argv)
+    check_beam_args(beam_args, parser)
     splits = None
     if args.splits is not None:
         splits = [s.strip() for s in args.splits.split(",") if s.strip()]
@@ -392,11 +570,7 @@ def run(argv=None, save_main_session=True) -> dict:
             resolve_decoder(args.decoder)  # fails now (e.g. naming decord's extra), not per clip
         except ValueError as e:
             raise UsageError(f"--decoder: {e}") from None
-    options = beam_options(beam_args)
-    config = dataclasses.replace(
-        config_from_args(args),
-        decoder_threads=args.decoder_threads or decoder_threads(options),
-    )
+    config = config_from_args(args)
     # Every manifest error surfaces here, before any video is opened or any file written.
     manifest = manifests.read_manifest(
         args.manifest,
@@ -405,27 +579,94 @@ def run(argv=None, save_main_session=True) -> dict:
         top_k_glosses=args.top_k_glosses,
         splits=splits,
     )
-    print(
-        f"{args.manifest}: read as {manifest.format or 'a'} manifest: {len(manifest.clips)} clips, "
-        f"{len(manifest.glosses)} glosses",
-        file=sys.stderr,
+    options = beam_options(beam_args, len(manifest.clips))
+    if args.verbosity != console.DEFAULT_VERBOSITY and "--default_sdk_harness_log_level" not in (
+        " ".join(beam_args)
+    ):
+        options.view_as(WorkerOptions).default_sdk_harness_log_level = args.verbosity.upper()
+    config = dataclasses.replace(
+        config, decoder_threads=args.decoder_threads or decoder_threads(options)
     )
+    for line in _describe(args.manifest, manifest, options, args.output_dir):
+        _say(console_out, line)
+    state.output_dir = args.output_dir
     prepare_output_dir(args.output_dir, args.overwrite, argv)
+    state.output_started = True
     info_files.write_labels(args.output_dir, list(manifest.glosses))
+    staged_at = staging.staged_path(args.output_dir)
+    if runs_on_this_machine(options) and "://" in args.output_dir:
+        # Local workers read a local file: Beam reads gs:// only with apache-beam[gcp] installed.
+        fd, staged_at = tempfile.mkstemp(prefix="aslvid2gloss-clips-", suffix=".jsonl")
+        os.close(fd)
+    staged = staging.stage_clips(manifest.clips, staged_at)
+    num_labels = len(manifest.glosses)
 
     options.view_as(SetupOptions).save_main_session = save_main_session
     command_line = ["python -m preprocess", *argv]
-    with beam.Pipeline(runner=local_runner(options), options=options) as pipeline:
-        build_pipeline(pipeline, list(manifest.clips), config, len(manifest.glosses), command_line)
+    progress_path = None
+    if runs_on_this_machine(options):
+        fd, progress_path = tempfile.mkstemp(prefix="aslvid2gloss-progress-", suffix=".log")
+        os.close(fd)
+    display = None
+    try:
+        pipeline = beam.Pipeline(runner=local_runner(options), options=options)
+        build_pipeline(
+            pipeline, staged, config, num_labels, command_line, progress_path=progress_path
+        )
+        if console_out is not None and progress_path is not None:
+            display = _start_display(progress_path, staged.count, console_out)
+        pipeline.run().wait_until_finish()
+        if display is not None:
+            display.stop(finished=True)
+            display = None
+    finally:
+        if display is not None:
+            display.stop(finished=False)
+        if progress_path is not None and os.path.exists(progress_path):
+            os.remove(progress_path)
+        if staged.path != staging.staged_path(args.output_dir):
+            staging.remove(staged)  # a local temporary file: nothing else would remove it
+    staging.remove(staged)
     info, _ = outcome.finish(
         args.output_dir, manifest, max_failed_fraction=args.max_failed_fraction
     )
+    _write_tfds_metadata(args.output_dir, info)
     return info
 
 
+def _start_display(progress_path: str, total: int, console_out):
+    from preprocess import progress
+
+    terminal = console_out.terminal
+    display = progress.ProgressDisplay(
+        progress.ProgressReader(progress_path),
+        total,
+        terminal,
+        terminal=terminal.isatty(),
+        lock=console_out.lock,
+    )
+    console_out.around_write = display.external_write
+    return display.start()
+
+
+def _write_tfds_metadata(output_dir: str, info: dict) -> None:
+    """TFDS's metadata beside the shards; a failure here costs a warning, not the finished run."""
+    from preprocess import tfds_metadata
+
+    if tfds_metadata.unreadable_reason(info_files.DatasetInfo.from_json(info)):
+        return  # the summary says why
+    try:
+        tfds_metadata.write_tfds_metadata(output_dir)
+    except Exception as e:  # noqa: BLE001 - the shards and dataset.json are written and valid
+        logging.warning("TFDS metadata not written (%s: %s); our trainer reads the folder "
+                        "all the same", type(e).__name__, e)  # fmt: skip
+
+
 def summarize(output_dir: str, info: dict) -> str:
-    """The lines printed at the end: where the output is and what failed, by reason."""
+    """The lines printed at the end: where the output is, what failed by reason, how to load it."""
     import tensorflow as tf
+
+    from preprocess import tfds_metadata
 
     reasons = Counter()
     errors_path = info_files.join(output_dir, info_files.ERRORS_JSONL)
@@ -459,21 +700,76 @@ def summarize(output_dir: str, info: dict) -> str:
         lines.append(f"  failed clips: {sum(reasons.values())} ({detail}), see {errors_path}")
     else:
         lines.append(f"  failed clips: 0 ({info_files.ERRORS_JSONL} is empty)")
+    unreadable = tfds_metadata.unreadable_reason(info_files.DatasetInfo.from_json(info))
+    if unreadable:
+        lines.append(f"  TFDS: no metadata written: {unreadable}")
+    elif tf.io.gfile.exists(info_files.join(output_dir, tfds_metadata.TFDS_FILES[0])):
+        lines.append(f"  TFDS: tfds.builder_from_directory({output_dir!r})")
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    # The local job service repeats each worker's own warnings a second time.
-    logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _stop_workers() -> None:
+    """Ends every process this one started (Beam's workers, their decoding children)."""
+    import psutil
+
     try:
-        info = run(argv)
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=3)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=3)
+
+
+def _interrupted_line(state: RunState) -> str:
+    if not state.output_started:
+        return "interrupted before anything was written; run the command again to start"
+    return (
+        f"interrupted: {state.output_dir} holds an unfinished run (no dataset.json); the same "
+        "command again starts it over from the beginning (another command refuses the folder "
+        "unless given --overwrite)"
+    )
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbosity = console.verbosity_from_argv(argv)
+    console.set_up(verbosity)
+    out = console.StderrFilter() if verbosity == console.DEFAULT_VERBOSITY else None
+    console_out = (out or console.StderrFilter(noise=())).start()
+    state = RunState()
+
+    def interrupt(signum, frame):
+        console_out.mute()  # the workers' own last words (tracebacks) are not for the user
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        info = run(argv, console_out=console_out, state=state)
+        print(summarize(state.output_dir, info))
+        return 0
     except (UsageError, manifests.ManifestError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        console_out.mute()
+        _stop_workers()
+        console_out.terminal.write(_interrupted_line(state) + "\n")
+        console_out.terminal.flush()
+        sys.stdout.flush()
+        # Beam's runner threads may still wait on the workers just ended: leave without them.
+        os._exit(130)
     except outcome.RunFailed as e:
-        output_dir = make_parser().parse_known_args(argv)[0].output_dir
+        output_dir = state.output_dir
         print(summarize(output_dir, e.info))
         print(
             f"error: the run failed: {e}. {output_dir} is not marked finished; fix the cause "
@@ -481,6 +777,6 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 1
-    output_dir = make_parser().parse_known_args(argv)[0].output_dir
-    print(summarize(output_dir, info))
-    return 0
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        console_out.stop()

@@ -285,6 +285,11 @@ def plan_split_shards(
         yield index, (split, position % n, n, position)
 
 
+def shard_lengths(examples: int, num_shards: int) -> list[int]:
+    """Records in each shard of a split, as `plan_split_shards` deals them (position % shards)."""
+    return [len(range(shard, examples, num_shards)) for shard in range(num_shards)]
+
+
 class WriteShardFn(beam.DoFn):
     """Writes one shard under a temporary name and renames it, so a shard that exists is whole.
 
@@ -423,15 +428,32 @@ def finish_run(_, shard_stats, failures, cut_counts, config: PreprocessConfig, s
     return info.to_json()
 
 
-def build_pipeline(pipeline, clips: list[manifests.Clip], config: PreprocessConfig, num_labels: int,
-                   command_line=()):
-    """Adds the whole job to `pipeline`; returns the PCollection holding the run's stats."""
-    splits = sorted({clip.split for clip in clips})
+def build_pipeline(pipeline, clips, config: PreprocessConfig, num_labels: int, command_line=(),
+                   progress_path: str | None = None):
+    """Adds the whole job to `pipeline`; returns the PCollection holding the run's stats.
+
+    `clips` is a staging.StagedClips (the launcher's validated clip list, staged as a file the job
+    reads, so the job graph is the same size for 100 clips or 1,000,000) or a sequence of Clip,
+    staged into config.output_dir here. `progress_path`, a file on this machine, receives a line per
+    clip for the launcher's progress line (local runs only: see preprocess/progress.py).
+    """
+    from preprocess import staging
+
+    if not isinstance(clips, staging.StagedClips):
+        clips = staging.stage_clips(clips, staging.staged_path(config.output_dir))
+    splits = list(clips.splits)
     decoded = (
         pipeline
-        | "Clips" >> beam.Create(list(enumerate(clips)))
+        | "Clips" >> staging.ReadStagedClips(clips.path)
         | "DecodeClips" >> DecodeClips(config)
     )
+    if progress_path:
+        from preprocess.progress import NoteProgressFn
+
+        _ = decoded.clips | "NoteWritten" >> beam.ParDo(NoteProgressFn(progress_path, False))
+        _ = decoded[DecodeClipFn.FAILED] | "NoteFailed" >> beam.ParDo(
+            NoteProgressFn(progress_path, True)
+        )
     shard_stats = decoded.clips | "WriteShards" >> WriteShards(config)
     cut_counts = (
         decoded.clips

@@ -10,9 +10,8 @@ import json
 import posixpath
 from typing import Any
 
-import tensorflow as tf
-
 from schemas.features import SCHEMA_VERSION, SCHEMA_VERSIONS_READ, ClipSchema
+from schemas.lazy_tf import tensorflow as tf
 
 DATASET_JSON = "dataset.json"
 LABELS_TXT = "labels.txt"
@@ -21,6 +20,20 @@ COVERAGE_JSON = "coverage.json"
 # Every file a finished folder holds beside its shards: a glob like 'OUT/*' must skip them.
 METADATA_FILES = (DATASET_JSON, LABELS_TXT, ERRORS_JSONL, COVERAGE_JSON)
 COMPRESSIONS = ("", "GZIP")
+# What tfds.folder_dataset.write_metadata puts beside the shards (preprocess/tfds_metadata.py):
+# two files and the ClassLabel's names, `<feature>.labels.txt`.
+TFDS_FILES = ("dataset_info.json", "features.json")
+TFDS_LABELS_SUFFIX = ".labels.txt"
+
+
+def is_side_file(name: str) -> bool:
+    """Whether a name in an output folder is a file beside the shards (ours, TFDS's, or a hidden
+    one: a shard being written, a run's marker) that a glob like 'OUT/*' also matches."""
+    return (
+        name in (*METADATA_FILES, *TFDS_FILES)
+        or name.endswith(TFDS_LABELS_SUFFIX)
+        or name.startswith(".")
+    )
 
 
 def shard_name(split: str, index: int, num_shards: int, compression: str = "") -> str:

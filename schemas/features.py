@@ -11,7 +11,8 @@ import dataclasses
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
+
+from schemas.lazy_tf import tensorflow as tf
 
 # Bumped whenever a key, dtype or meaning changes; written to dataset.json and checked on read.
 # Version 2 only adds features (provenance), so readers take both: see SCHEMA_VERSIONS_READ.

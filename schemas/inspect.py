@@ -20,11 +20,11 @@ import posixpath
 import sys
 
 import numpy as np
-import tensorflow as tf
 
 from schemas import coverage
 from schemas import dataset_info as info_files
 from schemas import features
+from schemas.lazy_tf import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
@@ -207,20 +207,37 @@ def contact_sheet(samples: list[SampleClip], thumb: int = 64):
 
 
 def main(argv=None) -> int:
+    from preprocess import console
+
     parser = argparse.ArgumentParser(
-        prog="python -m schemas.inspect", description=__doc__.splitlines()[0]
+        prog="python -m schemas.inspect",
+        description=__doc__.splitlines()[0],
+        allow_abbrev=False,
     )
     parser.add_argument("folder", help="a preprocess --output_dir (local or gs://)")
-    parser.add_argument("--contact_sheet", help="write a PNG with a row per clip here")
+    parser.add_argument(
+        "--contact_sheet", help="write a PNG with a row per clip here (default: no sheet)"
+    )
     parser.add_argument("--split", help="split drawn on the contact sheet (default: train)")
-    parser.add_argument("--max_clips", type=int, default=12, help="rows of the contact sheet")
-    parser.add_argument("--thumb", type=int, default=64, help="frame side on the sheet, pixels")
+    parser.add_argument(
+        "--max_clips", type=int, default=12, help="rows of the contact sheet (default: 12)"
+    )
+    parser.add_argument(
+        "--thumb", type=int, default=64, help="frame side on the sheet, pixels (default: 64)"
+    )
     parser.add_argument(
         "--colors",
         type=int,
         default=0,
         help="save the sheet with a palette of this many colours (a smaller file for docs; "
         "0: exact RGB, the default)",
+    )
+    parser.add_argument(
+        "--verbosity",
+        type=console.parse_verbosity,
+        default=console.DEFAULT_VERBOSITY,
+        help="warning: the report only (default); info or debug: TensorFlow's own log lines too "
+        "(absl's -1, 0, 1 work too)",
     )
     args = parser.parse_args(argv)
     if not 1 <= args.max_clips <= 1000:
@@ -252,5 +269,18 @@ def main(argv=None) -> int:
     return 1 if report.problems else 0
 
 
+def console_main() -> int:
+    """`python -m schemas.inspect` and the aslvid2gloss-inspect console script: main() with the
+    console set up first, so TensorFlow's start-up lines stay hidden (preprocess/console.py)."""
+    from preprocess import console
+
+    argv = sys.argv[1:]
+    verbosity = console.verbosity_from_argv(argv)
+    console.set_up(verbosity)
+    noise = console.NOISE if verbosity == console.DEFAULT_VERBOSITY else ()
+    with console.StderrFilter(noise=noise):
+        return main(argv)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())

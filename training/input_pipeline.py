@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from schemas import features
 from schemas.dataset_info import (
-    METADATA_FILES,
     DatasetInfo,
+    is_side_file,
     label_difference,
     read_dataset_info,
     read_labels,
@@ -28,7 +28,6 @@ from schemas.dataset_info import (
 AUTOTUNE = tf.data.AUTOTUNE
 # Prefix of the in-pipeline label assertion; the trainer turns that failure into a ValueError.
 LABEL_ERROR = "label outside the vocabulary"
-_NOT_SHARDS = METADATA_FILES
 
 
 def preprocess_frames(frames: tf.Tensor) -> tf.Tensor:
@@ -84,14 +83,12 @@ def list_shards(globs: str) -> list[str]:
         raise ValueError(f"expected one or more comma-separated shard globs, got {globs!r}")
     files: set[str] = set()
     for pattern in patterns:
-        # 'OUT/*' also matches the files beside the shards, and hidden ones (a shard still being
-        # written, '.NAME.tmp', a run's marker); they are never records.
+        # 'OUT/*' also matches the files beside the shards (ours and TFDS's metadata), and hidden
+        # ones (a shard still being written, '.NAME.tmp', a run's marker); they are never records.
         matched = [
             f
             for f in tf.io.gfile.glob(pattern)
-            if posixpath.basename(f) not in _NOT_SHARDS
-            and not posixpath.basename(f).startswith(".")
-            and not tf.io.gfile.isdir(f)
+            if not is_side_file(posixpath.basename(f)) and not tf.io.gfile.isdir(f)
         ]
         if not matched:
             raise FileNotFoundError(f"shard glob {pattern!r} matches no file")

@@ -212,21 +212,55 @@ def test_decode_clips_transform_routes_failures(dataset, tmp_path):
 
 
 @pytest.mark.slow
-def test_default_cli_runs_multi_processing_offline_and_matches_in_memory(dataset, tmp_path):
-    """The default runner pickles every step in worker processes, as Dataflow does."""
+def test_cli_multi_processing_is_quiet_offline_and_matches_in_memory(dataset, tmp_path):
+    """Worker processes pickle every step, as Dataflow does, and print nothing of their own.
+
+    Each worker imports TensorFlow and Beam's SDK harness: the console shows neither's start-up
+    lines, only ours (what it does, progress, summary). in_memory (the default for a job this
+    small) writes the same bytes.
+    """
     manifest, video_dir = dataset
     out = tmp_path / "mp"
     result = subprocess.run(
         [sys.executable, "-m", "preprocess", f"--manifest={manifest}", f"--video_dir={video_dir}",
-         f"--output_dir={out}", *SMALL, "--num_shards=2"],
+         f"--output_dir={out}", *SMALL, "--num_shards=2", "--direct_running_mode=multi_processing",
+         "--direct_num_workers=2"],
         capture_output=True, text=True, cwd=REPO, timeout=300,
-    )
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"wrote {out}" in result.stdout and "missing_file=1" in result.stdout
+    assert "TFDS: tfds.builder_from_directory" in result.stdout
     assert "prism" not in (result.stdout + result.stderr).lower()
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"{manifest}: read as wlasl manifest: 15 clips of 3 glosses (test 3, train 6, val 6)"
+    )
+    assert lines[1] == (
+        f"writing {out}, running locally on 2 worker processes "
+        "(--direct_running_mode=multi_processing)"
+    )
+    assert lines[-1].startswith("decoded 15/15 clips in ") and "3 failed" in lines[-1]
+    assert len(lines) <= 4, lines  # a non-terminal gets a progress line every 30 s at most
+    everything = result.stdout + result.stderr
+    for noise in ("INFO", "I0000", "absl::InitializeLog", "oneDNN", "cuInit", "cuda", "apitools",
+                  "semi_persistent_directory", "Traceback"):  # fmt: skip
+        assert noise not in everything, noise
     reference = tmp_path / "ref"
     _run(manifest, video_dir, reference, "--num_shards=2")
     assert _digest(out) == _digest(reference)
+
+
+@pytest.mark.slow
+def test_portable_runner_job_api_path_writes_the_same_shards(dataset, tmp_path):
+    """The Job API path of Flink, Spark and Dataflow Runner v2, run offline in this process."""
+    manifest, video_dir = dataset
+    portable, reference = tmp_path / "portable", tmp_path / "ref"
+    argv = [f"--manifest={manifest}", f"--video_dir={video_dir}", *SMALL, "--num_shards=2"]
+    cli.run([*argv, f"--output_dir={portable}", "--runner=PortableRunner",
+             "--job_endpoint=embed", "--environment_type=LOOPBACK"])  # fmt: skip
+    _run(manifest, video_dir, reference, "--num_shards=2")
+    assert _digest(portable) == _digest(reference)
+    assert len([n for n in _digest(portable) if n.endswith(".tfrecord")]) == 6
 
 
 @pytest.mark.slow

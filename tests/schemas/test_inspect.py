@@ -92,3 +92,26 @@ def test_bad_flags(folder, flag, capsys):
     with pytest.raises(SystemExit) as e:
         inspect.main([folder, flag])
     assert e.value.code == 2 and flag.split("=")[0] in capsys.readouterr().err
+
+
+def test_command_prints_the_report_only_and_help_skips_tensorflow(folder):
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run(
+        [sys.executable, "-m", "schemas.inspect", folder],
+        capture_output=True, text=True, cwd=repo, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "every record matches the contract" in result.stdout
+    assert result.stderr == "", result.stderr[-2000:]  # no TensorFlow start-up lines
+    code = (
+        "import sys; from schemas.inspect import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('TF', 'tensorflow' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=120
+    )
+    assert "--contact_sheet" in result.stdout and result.stdout.strip().endswith("TF False")

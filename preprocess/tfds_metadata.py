@@ -1,0 +1,67 @@
+"""Makes a finished output folder a TFDS dataset: `tfds.builder_from_directory(OUT)` loads it.
+
+Runs in the launcher after the job (workers never import tensorflow-datasets) and writes TFDS's
+own metadata files (dataset_info.json, features.json, label.labels.txt) with
+`tfds.folder_dataset.write_metadata`. The shard names stay ours: TFDS reads them through
+`schemas.tfds_features.FILENAME_TEMPLATE`. Split sizes come from dataset.json and the shard
+plan, so nothing is read back. GZIP shards cannot be read by TFDS: nothing is written for them.
+"""
+
+from __future__ import annotations
+
+from schemas import dataset_info as info_files
+from schemas import tfds_features
+from schemas.lazy_tf import tensorflow as tf
+
+from preprocess.pipeline import shard_lengths
+
+# Files TFDS writes into the folder (cleaned by --overwrite with the rest of a run's files).
+TFDS_FILES = info_files.TFDS_FILES
+TFDS_FILE_SUFFIX = info_files.TFDS_LABELS_SUFFIX  # label.labels.txt: the ClassLabel's names
+
+
+def unreadable_reason(info: info_files.DatasetInfo) -> str | None:
+    """Why TFDS cannot read this output, or None."""
+    if info.compression:
+        return f"TFDS cannot read {info.compression} TFRecord shards (use --compression=none)"
+    if not any(entry.get("shards") for entry in info.splits.values()):
+        return "no shard was written"
+    return None
+
+
+def write_tfds_metadata(output_dir: str, description: str = "") -> None:
+    """Writes TFDS's metadata for a finished run; raises ValueError if TFDS cannot read it."""
+    import tensorflow_datasets as tfds
+
+    info = info_files.read_dataset_info(output_dir)
+    reason = unreadable_reason(info)
+    if reason:
+        raise ValueError(reason)
+    labels = info_files.read_labels(output_dir)
+    template = tfds.core.ShardedFileTemplate(
+        data_dir=output_dir, template=tfds_features.FILENAME_TEMPLATE
+    )
+    split_infos = []
+    for split, entry in sorted(info.splits.items()):
+        num_shards, examples = entry.get("shards", 0), entry.get("examples", 0)
+        if not num_shards:
+            continue  # every clip of the split failed: no file, so no TFDS split
+        names = [info_files.shard_name(split, i, num_shards) for i in range(num_shards)]
+        num_bytes = sum(tf.io.gfile.stat(info_files.join(output_dir, n)).length for n in names)
+        split_infos.append(
+            tfds.core.SplitInfo(
+                name=split,
+                shard_lengths=shard_lengths(examples, num_shards),
+                num_bytes=num_bytes,
+                filename_template=template.replace(split=split),
+            )
+        )
+    tfds.folder_dataset.write_metadata(
+        data_dir=output_dir,
+        features=tfds_features.tfds_features(info.clip, labels),
+        split_infos=split_infos,
+        filename_template=tfds_features.FILENAME_TEMPLATE,
+        check_data=False,  # tests/preprocess/test_tfds_output.py reads folders back
+        description=description
+        or "Sign-language clips written by aslvid2gloss's preprocess job (see dataset.json).",
+    )

@@ -1,0 +1,108 @@
+"""The preprocess command line before anything runs: unknown flags, help, verbosity, local mode."""
+
+import re
+
+import pytest
+
+from preprocess import cli, console
+
+BASE = ["--manifest=m.csv", "--output_dir=out"]
+
+
+def _beam_args(*args):
+    _, beam_args = cli.make_parser().parse_known_args([*BASE, *args])
+    return beam_args
+
+
+@pytest.mark.parametrize(
+    "arg, closest",
+    [
+        ("--top_k_gloses=100", "--top_k_glosses"),
+        ("--top_k=100", "--top_k_glosses"),  # a prefix is not an abbreviation here
+        ("--num_frame=20", "--num_frames"),
+        ("--direct_num_worker=2", "--direct_num_workers"),  # a Beam option, misspelt
+        ("--temp_locaton=gs://b/tmp", "--temp_location"),
+    ],
+)
+def test_misspelt_flag_is_refused_naming_the_closest_real_one(arg, closest):
+    with pytest.raises(cli.UsageError) as e:
+        cli.check_beam_args(_beam_args(arg), cli.make_parser())
+    message = str(e.value)
+    assert f"unknown flag {arg} (did you mean {closest}?)" in message
+    assert "Apache Beam pipeline option" in message
+
+
+def test_beam_options_and_their_values_pass():
+    args = _beam_args(
+        "--runner=DataflowRunner", "--project", "my-project", "--region=us-central1",
+        "--experiments=use_runner_v2", "--num_workers=3", "--direct_num_workers=2",
+        "--job_endpoint=embed", "--environment_type=LOOPBACK", "--save_main_session",
+    )  # fmt: skip
+    cli.check_beam_args(args, cli.make_parser())  # no error
+
+
+def test_a_stray_word_is_refused():
+    with pytest.raises(cli.UsageError, match="unknown flag stray"):
+        cli.check_beam_args(_beam_args("stray"), cli.make_parser())
+
+
+def test_help_gives_every_flag_a_meaning_and_its_default():
+    text = cli.make_parser().format_help()
+    body = text.split("\noptions:\n", 1)[1].split("\n\nAny other", 1)[0]
+    flags = sorted(set(re.findall(r"^  (--\w+)", body, re.M)))
+    assert "--top_k_glosses" in flags and "--verbosity" in flags and len(flags) >= 18
+    for flag in flags:
+        entry = body.split(f"  {flag}", 1)[1].split("\n  --", 1)[0]
+        assert len(entry.split()) >= 3, f"{flag} has no description"
+        assert "default" in entry or "required" in entry, f"{flag} does not say its default"
+    assert "(default: 20)" in text and "(default: jpeg)" in text
+    assert "beam.apache.org" in text and "--runner" in text  # where Beam's options are
+
+
+def test_local_mode_follows_the_job_size(monkeypatch):
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 4)
+    small = cli.beam_options([], num_clips=cli.IN_MEMORY_MAX_CLIPS - 1)
+    large = cli.beam_options([], num_clips=cli.IN_MEMORY_MAX_CLIPS)
+    direct = [o.view_as(cli.DirectOptions) for o in (small, large)]
+    assert (direct[0].direct_running_mode, direct[0].direct_num_workers) == ("in_memory", 1)
+    assert (direct[1].direct_running_mode, direct[1].direct_num_workers) == ("multi_processing", 4)
+    given = cli.beam_options(["--direct_running_mode=multi_processing"], num_clips=3)
+    assert given.view_as(cli.DirectOptions).direct_running_mode == "multi_processing"
+
+
+@pytest.mark.parametrize(
+    "text, name",
+    [("warning", "warning"), ("-1", "warning"), ("INFO", "info"), ("0", "info"), ("1", "debug")],
+)
+def test_verbosity_takes_names_and_absl_numbers(text, name):
+    assert console.parse_verbosity(text) == name
+    assert console.verbosity_from_argv(["--x=1", f"--verbosity={text}"]) == name
+    assert console.verbosity_from_argv(["--verbosity", text]) == name
+
+
+# Lines a local run printed before the console was quiet (TF 2.21, Beam 2.77).
+NOISE = """\
+WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+I0000 00:00:1796038386.670116    7190 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.
+I0000 00:00:1796038386.669076    7190 port.cc:153] oneDNN custom operations are on. You may see slightly different numerical results
+E0000 00:00:1796038696.295743   20421 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)
+To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.
+WARNING:root:apitools not found, and bigquery client libraries are not available despite the import not raising an ImportError.
+WARNING:__main__:No semi_persistent_directory found:  User registered objects (e.g. schema, logical type) throughregisteries may not be effective
+INFO:apache_beam.runners.worker.sdk_worker:Creating insecure control channel for localhost:41333.
+INFO:__main__:Python sdk harness starting.""".splitlines()
+KEPT = [
+    "preprocess: 18 clips of 3 glosses (test 3, train 12, val 3) -> out",
+    "warning: out holds an unfinished run of this same command (killed?); starting it again",
+    "E0000 00:00:1796038696.295743   20421 gcs_file_system.cc:52] permission denied on gs://b",
+    "Traceback (most recent call last):",
+    "ERROR:apache_beam.runners.worker.sdk_worker:Error processing instruction 5",
+]
+
+
+def test_console_drops_the_known_noise_and_nothing_else():
+    def noise(line):
+        return any(p.match(line) for p in console.NOISE)
+
+    assert [line for line in NOISE if not noise(line)] == []
+    assert [line for line in KEPT if noise(line)] == []
