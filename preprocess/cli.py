@@ -40,23 +40,19 @@ from apache_beam.options.pipeline_options import (
 
 from schemas import coverage
 from schemas import dataset_info as info_files
+from schemas import layout
 from schemas.features import FRAME_ENCODINGS, ClipSchema
 
 from preprocess import console, manifests, outcome, staging
 from preprocess.isolation import ClipLimits
 from preprocess.pipeline import (
     DEFAULT_TARGET_SHARD_MB,
-    RECORDS_DIR,
-    RUN_STATS_JSON,
     PreprocessConfig,
     build_pipeline,
 )
-from preprocess.tfds_metadata import TFDS_FILE_SUFFIX, TFDS_FILES
 
 DECODERS = ("pyav", "decord")
 LOCAL_RUNNERS = ("DirectRunner", "direct", "SwitchingDirectRunner", "FnApiRunner")
-# Written first by every run; a folder holding it but no dataset.json is a run cut short.
-STARTED_JSON = ".preprocess-started.json"
 # Bounds that catch typos (an extra zero) before they cost hours: 20 frames of 150 px is usual.
 MAX_NUM_FRAMES = 1000
 MAX_SIZE = 4096
@@ -382,36 +378,14 @@ def _our_files(output_dir: str) -> list[str]:
 
     if not tf.io.gfile.isdir(output_dir):
         return []
-    names = tf.io.gfile.listdir(output_dir)
-    ours = {
-        info_files.DATASET_JSON,
-        info_files.LABELS_TXT,
-        info_files.ERRORS_JSONL,
-        info_files.COVERAGE_JSON,
-        STARTED_JSON,
-        RUN_STATS_JSON,
-        outcome.FAILED_JSON,
-        *TFDS_FILES,
-    }
-    return sorted(
-        n
-        for n in names
-        if n in ours
-        or ".tfrecord" in n
-        or n.startswith(f".{info_files.DATASET_JSON}")
-        or n.startswith(STARTED_JSON)
-        or n.startswith(f"{info_files.COVERAGE_JSON}.")
-        or n.startswith(staging.STAGED_CLIPS)
-        or n.endswith(TFDS_FILE_SUFFIX)
-        or n.rstrip("/") == RECORDS_DIR
-    )
+    return sorted(n for n in tf.io.gfile.listdir(output_dir) if layout.is_run_file(n))
 
 
 def _started_by(output_dir: str) -> list[str] | None:
     """The command line of the run that started writing into output_dir, if it left one."""
     import tensorflow as tf
 
-    path = info_files.join(output_dir, STARTED_JSON)
+    path = layout.join(output_dir, layout.STARTED_JSON)
     try:
         with tf.io.gfile.GFile(path) as f:
             return json.load(f).get("argv")
@@ -429,8 +403,8 @@ def prepare_output_dir(output_dir: str, overwrite: bool, argv: list[str] = ()) -
     import tensorflow as tf
 
     existing = _our_files(output_dir)
-    finished = info_files.DATASET_JSON in existing
-    if existing and not finished and outcome.FAILED_JSON in existing and not overwrite:
+    finished = layout.DATASET_JSON in existing
+    if existing and not finished and layout.FAILED_JSON in existing and not overwrite:
         # A run that failed its checks (say, a wrong --video_dir) left nothing worth keeping.
         logging.warning("%s holds a failed run; replacing it", output_dir)
         overwrite = True
@@ -452,13 +426,13 @@ def prepare_output_dir(output_dir: str, overwrite: bool, argv: list[str] = ()) -
             "replace it."
         )
     for name in existing:
-        path = info_files.join(output_dir, name.rstrip("/"))
+        path = layout.join(output_dir, name.rstrip("/"))
         if tf.io.gfile.isdir(path):
             tf.io.gfile.rmtree(path)
         else:
             tf.io.gfile.remove(path)
     tf.io.gfile.makedirs(output_dir)
-    path = info_files.join(output_dir, STARTED_JSON)
+    path = layout.join(output_dir, layout.STARTED_JSON)
     with tf.io.gfile.GFile(path + ".tmp", "w") as f:
         f.write(json.dumps({"argv": list(argv)}, ensure_ascii=False) + "\n")
     tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
@@ -669,7 +643,7 @@ def summarize(output_dir: str, info: dict) -> str:
     from preprocess import tfds_metadata
 
     reasons = Counter()
-    errors_path = info_files.join(output_dir, info_files.ERRORS_JSONL)
+    errors_path = layout.join(output_dir, layout.ERRORS_JSONL)
     with tf.io.gfile.GFile(errors_path) as f:
         for line in f:
             if line.strip():
@@ -680,7 +654,7 @@ def summarize(output_dir: str, info: dict) -> str:
             f"  {split}: {entry['examples']} clips in {entry['shards']} shard(s), "
             f"{entry.get('failures', 0)} failed"
         )
-    lines.append(f"  labels: {info['num_labels']} glosses in {info_files.LABELS_TXT}")
+    lines.append(f"  labels: {info['num_labels']} glosses in {layout.LABELS_TXT}")
     if info.get("cuts"):
         cuts = ", ".join(f"{cut}={n}" for cut, n in sorted(info["cuts"].items()))
         layouts = ", ".join(f"{name}={n}" for name, n in sorted(info.get("layouts", {}).items()))
@@ -689,7 +663,7 @@ def summarize(output_dir: str, info: dict) -> str:
         lines.append(
             f"  clamped: {info['num_clamped']} clips whose range ran past their video's end"
         )
-    report_path = info_files.join(output_dir, info_files.COVERAGE_JSON)
+    report_path = layout.join(output_dir, layout.COVERAGE_JSON)
     if tf.io.gfile.exists(report_path):
         with tf.io.gfile.GFile(report_path) as f:
             report = json.load(f)
@@ -699,11 +673,11 @@ def summarize(output_dir: str, info: dict) -> str:
         detail = ", ".join(f"{reason}={n}" for reason, n in sorted(reasons.items()))
         lines.append(f"  failed clips: {sum(reasons.values())} ({detail}), see {errors_path}")
     else:
-        lines.append(f"  failed clips: 0 ({info_files.ERRORS_JSONL} is empty)")
+        lines.append(f"  failed clips: 0 ({layout.ERRORS_JSONL} is empty)")
     unreadable = tfds_metadata.unreadable_reason(info_files.DatasetInfo.from_json(info))
     if unreadable:
         lines.append(f"  TFDS: no metadata written: {unreadable}")
-    elif tf.io.gfile.exists(info_files.join(output_dir, tfds_metadata.TFDS_FILES[0])):
+    elif tf.io.gfile.exists(layout.join(output_dir, layout.TFDS_FILES[0])):
         lines.append(f"  TFDS: tfds.builder_from_directory({output_dir!r})")
     return "\n".join(lines)
 

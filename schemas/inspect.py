@@ -23,7 +23,7 @@ import numpy as np
 
 from schemas import coverage
 from schemas import dataset_info as info_files
-from schemas import features
+from schemas import features, layout
 from schemas.lazy_tf import tensorflow as tf
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def inspect_dataset(folder: str, max_samples: int = 0, sample_split: str | None 
     if sample_split is None:
         sample_split = "train" if "train" in info.splits else (sorted(info.splits) or [""])[0]
     report = Report(folder, info, labels, collections.defaultdict(collections.Counter), [], [])
-    coverage_path = info_files.join(folder, info_files.COVERAGE_JSON)
+    coverage_path = layout.join(folder, layout.COVERAGE_JSON)
     if tf.io.gfile.exists(coverage_path):
         with tf.io.gfile.GFile(coverage_path) as f:
             report.coverage = json.load(f)
@@ -128,10 +128,10 @@ def inspect_dataset(folder: str, max_samples: int = 0, sample_split: str | None 
             f"num_labels={info.num_labels}"
         )
     for split, entry in sorted(info.splits.items()):
-        pattern = info_files.join(folder, info_files.shard_pattern(split, info.compression))
+        pattern = layout.join(folder, layout.shard_pattern(split, info.compression))
         shards = sorted(tf.io.gfile.glob(pattern))
         expected = [
-            info_files.shard_name(split, i, entry["shards"], info.compression)
+            layout.shard_name(split, i, entry["shards"], info.compression)
             for i in range(entry["shards"])
         ]
         if [posixpath.basename(s) for s in shards] != expected:
@@ -165,7 +165,7 @@ def format_report(report: Report) -> str:
         for gloss in sorted(set(counts) - set(report.labels)):
             lines.append(f"    {gloss:<{width}} {counts[gloss]}  (not in labels.txt)")
     if report.coverage is not None:
-        lines.append(f"  coverage ({info_files.COVERAGE_JSON}):")
+        lines.append(f"  coverage ({layout.COVERAGE_JSON}):")
         lines.append(coverage.format_table(report.coverage, info.num_labels))
     if report.problems:
         lines.append(f"  {len(report.problems)} problem(s):")

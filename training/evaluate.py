@@ -11,10 +11,10 @@ evaluates the epoch with the best validation top-1 (RUN/best.keras) instead of t
 from __future__ import annotations
 
 import posixpath
-import re
 
 import numpy as np
 
+from schemas import layout
 from training import console
 
 # TensorFlow is imported inside the functions that use it, so that --help answers without it.
@@ -24,9 +24,7 @@ CHECKPOINTS = ("last", "best")  # training.run_folder.CHECKPOINTS
 
 def split_of(files) -> str:
     """'test' for test-00000-of-00004.tfrecord; 'eval' when the shards are of several splits."""
-    splits = {
-        re.sub(r"-\d{5}-of-\d{5}\.tfrecord(\.gz)?$", "", posixpath.basename(f)) for f in files
-    }
+    splits = {layout.shard_split(posixpath.basename(f)) or "eval" for f in files}
     return splits.pop() if len(splits) == 1 else "eval"
 
 
@@ -116,7 +114,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     FLAGS = flags.FLAGS
     console.import_tensorflow()
-    from schemas.dataset_info import join
+    from schemas.layout import join
     from training import run_folder
 
     metrics = evaluate(

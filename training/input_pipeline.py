@@ -16,14 +16,8 @@ import re
 import tensorflow as tf
 
 from schemas import features
-from schemas.dataset_info import (
-    DatasetInfo,
-    is_side_file,
-    label_difference,
-    read_dataset_info,
-    read_labels,
-    shard_name,
-)
+from schemas.dataset_info import DatasetInfo, label_difference, read_dataset_info, read_labels
+from schemas.layout import is_side_file, shard_name
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Prefix of the in-pipeline label assertion; the trainer turns that failure into a ValueError.

@@ -141,9 +141,22 @@ def predict_video(
     )
 
 
+def recorded_decoder(info: DatasetInfo) -> str:
+    """The decoder the shards were made with: dataset.json's `decoder`, or for folders written
+    before it was recorded, the --decoder of its command line; pyav (preprocess's default)."""
+    return info.decoder or preprocess_flag(info, "decoder") or "pyav"
+
+
+def recorded_crop(info: DatasetInfo) -> str:
+    """'bbox' or 'none', as the shards were cropped: dataset.json's `crop`, or for older folders
+    the --crop of its command line."""
+    return info.crop or ("bbox" if preprocess_flag(info, "crop") == "bbox" else "none")
+
+
 def preprocess_flag(info: DatasetInfo, name: str) -> str | None:
     """The value the preprocess run that made the shards gave --name, from dataset.json's command
-    line; None if it was not given (or the dataset.json records no command line)."""
+    line; None if it was not given (or the dataset.json records no command line). Only for
+    folders whose dataset.json predates its `decoder` and `crop` fields."""
     args = list(info.command_line)
     for i, arg in enumerate(args):
         if arg.startswith(f"--{name}="):
@@ -212,8 +225,8 @@ def main(argv) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: --model_dir={FLAGS.model_dir}: {e}", file=sys.stderr)
         return 2
-    decoder = FLAGS.decoder or preprocess_flag(info, "decoder") or "pyav"
-    if preprocess_flag(info, "crop") == "bbox" and not FLAGS.crop_bbox:
+    decoder = FLAGS.decoder or recorded_decoder(info)
+    if recorded_crop(info) == "bbox" and not FLAGS.crop_bbox:
         print(
             "warning: the shards were cropped to each clip's bbox (preprocess --crop=bbox); "
             "without --crop_bbox the whole frame is squashed and the model sees other pixels",
@@ -280,7 +293,7 @@ def define_flags(fv=None) -> None:
         None,
         list(video_decoder.DECODERS),
         "Video decoder; default: the one the shards were made with (preprocess --decoder, as "
-        "RUN/dataset.json's command line records it), else pyav.",
+        "RUN/dataset.json records it), else pyav.",
         flag_values=fv,
     )
     flags.DEFINE_string(

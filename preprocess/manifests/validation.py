@@ -18,6 +18,8 @@ import posixpath
 import re
 import unicodedata
 
+from schemas.layout import join  # noqa: F401 - the readers join paths as v.join
+
 from preprocess.manifests.base import MAX_FPS, MAX_INT, SPLITS, VIDEO_EXTENSIONS, ManifestError
 
 logger = logging.getLogger(__name__)
@@ -203,12 +205,6 @@ def norm_dir(folder: str) -> str:
     if "://" in folder:
         return folder.rstrip("/")
     return os.path.abspath(folder)
-
-
-def join(folder: str, name: str) -> str:
-    if "://" in folder:
-        return f"{folder.rstrip('/')}/{name}"
-    return os.path.join(folder, name)
 
 
 def list_videos_by_stem(video_dir: str, manifest: str) -> dict[str, str]:

@@ -168,6 +168,24 @@ def test_preprocess_flag_reads_the_recorded_command_line(world):
     assert predict.preprocess_flag(info, "crop") == "bbox"
 
 
+def test_decoder_and_crop_come_from_dataset_json(world):
+    """preprocess records them; the command line is read only for folders from before that."""
+    info = world["info"]
+    assert (info.decoder, info.crop) == ("pyav", "none")  # written by the real run
+    recorded = dataclasses.replace(
+        info, decoder="decord", crop="bbox", command_line=["--decoder=pyav", "--crop=none"]
+    )
+    assert predict.recorded_decoder(recorded) == "decord"
+    assert predict.recorded_crop(recorded) == "bbox"
+    older = dataclasses.replace(
+        info, decoder="", crop="", command_line=["python -m preprocess", "--decoder=decord"]
+    )
+    assert predict.recorded_decoder(older) == "decord"
+    assert predict.recorded_crop(older) == "none"
+    older = dataclasses.replace(older, command_line=["--crop", "bbox"])
+    assert (predict.recorded_decoder(older), predict.recorded_crop(older)) == ("pyav", "bbox")
+
+
 @pytest.mark.parametrize(
     "flag, message",
     [
