@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from preprocess import decoder as video_decoder  # PyAV and numpy: no TensorFlow
+from preprocess import sampling
 from training import console
 
 if TYPE_CHECKING:
@@ -167,16 +168,11 @@ def preprocess_flag(info: DatasetInfo, name: str) -> str | None:
 
 
 def parse_fps(text: str) -> fractions.Fraction | None:
-    """'' → None; '25', '29.97', '30000/1001' → an exact positive Fraction."""
-    if not text.strip():
-        return None
+    """'' → None; '25', '29.97', '30000/1001' → an exact Fraction: the CSV manifests' parser."""
     try:
-        value = fractions.Fraction(text.strip())
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"expected a frame rate like 25, 29.97 or 30000/1001, got {text!r}")
-    if value <= 0:
-        raise ValueError(f"expected a frame rate > 0, got {text!r}")
-    return value
+        return sampling.parse_rate(text)
+    except ValueError as e:
+        raise ValueError(f"expected {e}, got {text!r}") from None
 
 
 def parse_crop(text: str) -> tuple[float, float, float, float] | None:

@@ -20,6 +20,7 @@ import unicodedata
 
 from schemas.layout import join  # noqa: F401 - the readers join paths as v.join
 
+from preprocess import sampling
 from preprocess.manifests.base import MAX_FPS, MAX_INT, SPLITS, VIDEO_EXTENSIONS, ManifestError
 
 logger = logging.getLogger(__name__)
@@ -301,7 +302,6 @@ def json_fps(path, where, value) -> fractions.Fraction:
 
 
 # --------------------------------------------------------------------------- CSV cells
-_FPS_RE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9})?\Z|[0-9]{1,9}/[0-9]{1,9}\Z")
 
 def int_cell(path, where, field, cell, default) -> int:
     text = cell.strip()
@@ -317,17 +317,10 @@ def int_cell(path, where, field, cell, default) -> int:
 
 
 def fps_cell(path, where, cell) -> fractions.Fraction | None:
-    text = cell.strip()
-    if not text:
-        return None
-    if not _FPS_RE.match(text):
-        fail(path, where, "fps", cell, "a frame rate like 25, 29.97 or 30000/1001")
-    if "/" in text and int(text.split("/")[1]) == 0:
-        fail(path, where, "fps", cell, "a frame rate with a non-zero denominator")
-    fps = fractions.Fraction(text)
-    if not 0 < fps <= MAX_FPS:
-        fail(path, where, "fps", cell, f"a frame rate in (0, {MAX_FPS}]")
-    return fps
+    try:
+        return sampling.parse_rate(cell)  # the one parser predict's --fps uses too
+    except ValueError as e:
+        fail(path, where, "fps", cell, str(e))
 
 
 def csv_rows(path: str, expected: str) -> list[tuple[int, list[str]]]:

@@ -206,6 +206,19 @@ def test_bad_flags_name_the_flag(flag, message):
         fv(["predict", "--model_dir=RUN", "--video=v.mp4", flag])
 
 
+@pytest.mark.parametrize("text", ["1e3", "-25", "25/0", "2000", "fast", "٢٥", "0"])
+def test_fps_flag_and_csv_fps_cells_refuse_the_same_rates(text):
+    """predict's --fps reproduces a CSV manifest's clip only if both read rates alike."""
+    from preprocess.manifests import ManifestError, validation
+
+    with pytest.raises(ValueError, match="expected a frame rate"):
+        predict.parse_fps(text)
+    with pytest.raises(ManifestError, match="fps"):
+        validation.fps_cell("m.csv", "row 2", text)
+    for good in ("25", " 29.97 ", "30000/1001"):
+        assert predict.parse_fps(good) == validation.fps_cell("m.csv", "row 2", good)
+
+
 def test_frame_range_flags_and_aliases():
     fv = flags.FlagValues()
     predict.define_flags(fv)
