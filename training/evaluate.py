@@ -15,11 +15,10 @@ import posixpath
 import numpy as np
 
 from schemas import layout
-from training import console
+from training import config, console
 
 # TensorFlow is imported inside the functions that use it, so that --help answers without it.
 TOP_K = (1, 5, 10)
-CHECKPOINTS = ("last", "best")  # training.run_folder.CHECKPOINTS
 
 
 def split_of(files) -> str:
@@ -140,13 +139,7 @@ def define_flags() -> None:
         "output", "", "JSON file for the metrics; default RUN/eval_<split>.json "
         "(RUN/eval_<split>_best.json with --checkpoint=best).",
     )  # fmt: skip
-    flags.DEFINE_enum(
-        "checkpoint",
-        "last",
-        list(CHECKPOINTS),
-        "Which model of the run: last (model.keras, the last epoch) or best (best.keras, the "
-        "epoch with the best validation top-1; runs with --val_tfrecord_glob keep one).",
-    )
+    config.define_checkpoint_flag()
     flags.DEFINE_boolean(
         "skip_corrupt",
         False,

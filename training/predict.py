@@ -22,7 +22,7 @@ import numpy as np
 
 from preprocess import decoder as video_decoder  # PyAV and numpy: no TensorFlow
 from preprocess import sampling
-from training import console
+from training import config, console
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 # TensorFlow is imported inside the functions that use it, so that --help answers without it.
 DEFAULT_TOP_K = 5
-CHECKPOINTS = ("last", "best")  # training.run_folder.CHECKPOINTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,14 +298,7 @@ def define_flags(fv=None) -> None:
         "--crop=bbox does with the manifest's bbox; empty: squash the whole frame.",
         flag_values=fv,
     )
-    flags.DEFINE_enum(
-        "checkpoint",
-        "last",
-        list(CHECKPOINTS),
-        "Which model of the run: last (model.keras, the last epoch) or best (best.keras, the "
-        "epoch with the best validation top-1; runs with --val_tfrecord_glob keep one).",
-        flag_values=fv,
-    )
+    config.define_checkpoint_flag(fv)
     flags.mark_flags_as_required(["model_dir", "video"], flag_values=fv)
     _register_validators(fv)
 

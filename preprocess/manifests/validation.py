@@ -129,6 +129,13 @@ def fail(path, where, field, value, expected):
     raise ManifestError(f"{place}field {field!r} is {show(value)}, expected {expected}")
 
 
+def check_cells(path, where, cells, expected: int, layout: str) -> None:
+    """A CSV row must have as many cells as its layout (the header, or the format's columns)."""
+    if len(cells) != expected:
+        found = f"has {len(cells)} cells"
+        raise ManifestError(f"{path}: {where}: {found}, expected {expected} {layout}")
+
+
 def show(value) -> str:
     if isinstance(value, decimal.Decimal):
         text = f"{value} (a JSON number with a fraction or exponent)"
