@@ -40,10 +40,10 @@ from apache_beam.options.pipeline_options import (
 
 from schemas import coverage
 from schemas import dataset_info as info_files
-from schemas import layout
+from schemas import console, layout
 from schemas.features import FRAME_ENCODINGS, ClipSchema
 
-from preprocess import console, manifests, outcome, staging
+from preprocess import manifests, outcome, staging
 from preprocess.isolation import ClipLimits
 from preprocess.pipeline import (
     DEFAULT_TARGET_SHARD_MB,

@@ -207,7 +207,7 @@ def contact_sheet(samples: list[SampleClip], thumb: int = 64):
 
 
 def main(argv=None) -> int:
-    from preprocess import console
+    from schemas import console
 
     parser = argparse.ArgumentParser(
         prog="python -m schemas.inspect",
@@ -271,8 +271,8 @@ def main(argv=None) -> int:
 
 def console_main() -> int:
     """`python -m schemas.inspect` and the aslvid2gloss-inspect console script: main() with the
-    console set up first, so TensorFlow's start-up lines stay hidden (preprocess/console.py)."""
-    from preprocess import console
+    console set up first, so TensorFlow's start-up lines stay hidden (schemas/console.py)."""
+    from schemas import console
 
     argv = sys.argv[1:]
     verbosity = console.verbosity_from_argv(argv)
