@@ -152,6 +152,17 @@ def make_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
         allow_abbrev=False,  # a prefix of a flag is a typo here, not a shorthand
     )
+    _add_input_flags(parser)
+    _add_clip_flags(parser)
+    _add_selection_flags(parser)
+    _add_shard_flags(parser)
+    _add_limit_flags(parser)
+    _add_run_flags(parser)
+    return parser
+
+
+def _add_input_flags(parser: argparse.ArgumentParser) -> None:
+    """What to read and where to write."""
     parser.add_argument(
         "--manifest",
         required=True,
@@ -176,6 +187,10 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--output_dir", required=True, help="a new or empty folder, local or gs:// (required)"
     )
+
+
+def _add_clip_flags(parser: argparse.ArgumentParser) -> None:
+    """The clip each record holds, and how its frames are made and stored."""
     parser.add_argument(
         "--num_frames",
         type=_positive_int("num_frames", MAX_NUM_FRAMES),
@@ -211,8 +226,15 @@ def make_parser() -> argparse.ArgumentParser:
         "decoder, wrong on some codecs (see BUILD.md)",
     )
     parser.add_argument(
-        "--crop", choices=("none", "bbox"), default="none", help="bbox: crop to WLASL's box first"
+        "--crop",
+        choices=info_files.CROPS,
+        default="none",
+        help="bbox: crop to WLASL's box first",
     )
+
+
+def _add_selection_flags(parser: argparse.ArgumentParser) -> None:
+    """Which glosses and splits of the manifest are written."""
     parser.add_argument(
         "--top_k_glosses",
         type=_positive_int("top_k_glosses"),
@@ -222,6 +244,10 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--splits", default=None, help="comma-separated subset of train,val,test (default: all)"
     )
+
+
+def _add_shard_flags(parser: argparse.ArgumentParser) -> None:
+    """How each split is cut into shards."""
     parser.add_argument(
         "--target_shard_mb",
         type=_positive_int("target_shard_mb"),
@@ -234,6 +260,10 @@ def make_parser() -> argparse.ArgumentParser:
         default=None,
         help="shards per split (default: chosen from the data size, --target_shard_mb each)",
     )
+
+
+def _add_limit_flags(parser: argparse.ArgumentParser) -> None:
+    """What one clip may cost, and how many failures a run may have."""
     parser.add_argument(
         "--decoder_threads",
         type=_positive_int("decoder_threads"),
@@ -268,6 +298,10 @@ def make_parser() -> argparse.ArgumentParser:
         "of its clips failed, e.g. 0.05 (default: no limit; a run that wrote no clip of a split "
         "fails anyway)",
     )
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """The output folder's earlier contents, and the console."""
     parser.add_argument(
         "--overwrite",
         action="store_true",
@@ -281,7 +315,6 @@ def make_parser() -> argparse.ArgumentParser:
         help="warning: our lines, the progress line and warnings only; info: also Beam's and "
         "TensorFlow's INFO lines, from every worker; debug: everything (absl's -1, 0, 1 work too)",
     )
-    return parser
 
 
 def check_beam_args(beam_args: list[str], parser: argparse.ArgumentParser) -> None:
@@ -525,6 +558,45 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     state = state if state is not None else RunState()
+    args, beam_args, splits = parse_args(argv)
+    config = config_from_args(args)
+    # Every manifest error surfaces here, before any video is opened or any file written.
+    manifest = manifests.read_manifest(
+        args.manifest,
+        args.video_dir,
+        manifest_format=args.manifest_format,
+        top_k_glosses=args.top_k_glosses,
+        splits=splits,
+    )
+    options = _pipeline_options(args, beam_args, len(manifest.clips))
+    config = dataclasses.replace(
+        config, decoder_threads=args.decoder_threads or decoder_threads(options)
+    )
+    for line in _describe(args.manifest, manifest, options, args.output_dir):
+        _say(console_out, line)
+    state.output_dir = args.output_dir
+    prepare_output_dir(args.output_dir, args.overwrite, argv)
+    state.output_started = True
+    info_files.write_labels(args.output_dir, list(manifest.glosses))
+    staged = _stage_clips(manifest, args.output_dir, options)
+    options.view_as(SetupOptions).save_main_session = save_main_session
+    command_line = ["python -m preprocess", *argv]
+    try:
+        _run_job(options, staged, config, len(manifest.glosses), command_line, console_out)
+    finally:
+        if staged.path != staging.staged_path(args.output_dir):
+            staging.remove(staged)  # a local temporary file: nothing else would remove it
+    staging.remove(staged)
+    info, _ = outcome.finish(
+        args.output_dir, manifest, max_failed_fraction=args.max_failed_fraction
+    )
+    _write_tfds_metadata(args.output_dir, info)
+    return info
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str], list[str] | None]:
+    """(our flags, Beam's flags, --splits as a list or None); UsageError for what argparse's
+    types cannot check alone: the --splits list and an installed --decoder."""
     parser = make_parser()
     args, beam_args = parser.parse_known_args(argv)
     check_beam_args(beam_args, parser)
@@ -544,39 +616,33 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
             resolve_decoder(args.decoder)  # fails now (e.g. naming decord's extra), not per clip
         except ValueError as e:
             raise UsageError(f"--decoder: {e}") from None
-    config = config_from_args(args)
-    # Every manifest error surfaces here, before any video is opened or any file written.
-    manifest = manifests.read_manifest(
-        args.manifest,
-        args.video_dir,
-        manifest_format=args.manifest_format,
-        top_k_glosses=args.top_k_glosses,
-        splits=splits,
-    )
-    options = beam_options(beam_args, len(manifest.clips))
+    return args, beam_args, splits
+
+
+def _pipeline_options(args, beam_args: list[str], num_clips: int) -> PipelineOptions:
+    """Beam's options, with the workers' log level following --verbosity unless Beam's own flag
+    says otherwise."""
+    options = beam_options(beam_args, num_clips)
     if args.verbosity != console.DEFAULT_VERBOSITY and "--default_sdk_harness_log_level" not in (
         " ".join(beam_args)
     ):
         options.view_as(WorkerOptions).default_sdk_harness_log_level = args.verbosity.upper()
-    config = dataclasses.replace(
-        config, decoder_threads=args.decoder_threads or decoder_threads(options)
-    )
-    for line in _describe(args.manifest, manifest, options, args.output_dir):
-        _say(console_out, line)
-    state.output_dir = args.output_dir
-    prepare_output_dir(args.output_dir, args.overwrite, argv)
-    state.output_started = True
-    info_files.write_labels(args.output_dir, list(manifest.glosses))
-    staged_at = staging.staged_path(args.output_dir)
-    if runs_on_this_machine(options) and "://" in args.output_dir:
+    return options
+
+
+def _stage_clips(manifest, output_dir: str, options: PipelineOptions) -> staging.StagedClips:
+    """Writes the validated clip list the job reads: into the output folder, or a local
+    temporary file when local workers would have to read it from gs://."""
+    staged_at = staging.staged_path(output_dir)
+    if runs_on_this_machine(options) and "://" in output_dir:
         # Local workers read a local file: Beam reads gs:// only with apache-beam[gcp] installed.
         fd, staged_at = tempfile.mkstemp(prefix="aslvid2gloss-clips-", suffix=".jsonl")
         os.close(fd)
-    staged = staging.stage_clips(manifest.clips, staged_at)
-    num_labels = len(manifest.glosses)
+    return staging.stage_clips(manifest.clips, staged_at)
 
-    options.view_as(SetupOptions).save_main_session = save_main_session
-    command_line = ["python -m preprocess", *argv]
+
+def _run_job(options, staged, config, num_labels: int, command_line, console_out) -> None:
+    """Builds and runs the Beam job, with the live progress line on local runs."""
     progress_path = None
     if runs_on_this_machine(options):
         fd, progress_path = tempfile.mkstemp(prefix="aslvid2gloss-progress-", suffix=".log")
@@ -598,14 +664,6 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
             display.stop(finished=False)
         if progress_path is not None and os.path.exists(progress_path):
             os.remove(progress_path)
-        if staged.path != staging.staged_path(args.output_dir):
-            staging.remove(staged)  # a local temporary file: nothing else would remove it
-    staging.remove(staged)
-    info, _ = outcome.finish(
-        args.output_dir, manifest, max_failed_fraction=args.max_failed_fraction
-    )
-    _write_tfds_metadata(args.output_dir, info)
-    return info
 
 
 def _start_display(progress_path: str, total: int, console_out):
@@ -658,7 +716,8 @@ def summarize(output_dir: str, info: dict) -> str:
     if info.get("cuts"):
         cuts = ", ".join(f"{cut}={n}" for cut, n in sorted(info["cuts"].items()))
         layouts = ", ".join(f"{name}={n}" for name, n in sorted(info.get("layouts", {}).items()))
-        lines.append(f"  clips cut by: {cuts}" + (f" (WLASL layouts: {layouts})" if layouts else ""))
+        by_layout = f" (WLASL layouts: {layouts})" if layouts else ""
+        lines.append(f"  clips cut by: {cuts}{by_layout}")
     if info.get("num_clamped"):
         lines.append(
             f"  clamped: {info['num_clamped']} clips whose range ran past their video's end"

@@ -275,7 +275,8 @@ def _order_key(clip_id: str) -> str:
 def plan_split_shards(
     split: str, items: Iterable[tuple[int, str, int]], target_bytes: int, num_shards: int
 ):
-    """(index, order key, record size) of one split → (index, (split, shard, num_shards, position))."""
+    """(index, order key, record size) of one split →
+    (index, (split, shard, num_shards, position))."""
     items = sorted(items, key=lambda item: (item[1], item[0]))
     total = sum(size for _, _, size in items)
     n = num_shards or max(1, math.ceil(total / target_bytes))

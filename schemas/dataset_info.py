@@ -36,7 +36,8 @@ CROPS = ("none", "bbox")  # preprocess --crop: the whole frame squashed, or the 
 
 @dataclasses.dataclass
 class DatasetInfo:
-    """What a preprocess run wrote; the trainer reads the clip shape and label count back from it."""
+    """What a preprocess run wrote; the trainer reads the clip shape and label count back from
+    it, predict the decoder and crop."""
 
     clip: ClipSchema
     compression: str = ""
@@ -152,7 +153,8 @@ class DatasetInfo:
 
 
 def write_dataset_info(folder: str, info: DatasetInfo) -> str:
-    """Writes dataset.json atomically (temp name, then rename): its presence means the run finished."""
+    """Writes dataset.json atomically (temp name, then rename): its presence means the run
+    finished."""
     path = join(folder, DATASET_JSON)
     tmp = join(folder, f".{DATASET_JSON}.tmp")
     with tf.io.gfile.GFile(tmp, "w") as f:

@@ -23,7 +23,7 @@ import numpy as np
 
 from schemas import coverage
 from schemas import dataset_info as info_files
-from schemas import features, layout
+from schemas import console, features, layout
 from schemas.lazy_tf import tensorflow as tf
 
 log = logging.getLogger(__name__)
@@ -207,8 +207,32 @@ def contact_sheet(samples: list[SampleClip], thumb: int = 64):
 
 
 def main(argv=None) -> int:
-    from schemas import console
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not 1 <= args.max_clips <= 1000:
+        parser.error(f"--max_clips must be in [1, 1000], got {args.max_clips}")
+    if not 8 <= args.thumb <= 512:
+        parser.error(f"--thumb must be in [8, 512], got {args.thumb}")
+    if args.colors and not 2 <= args.colors <= 256:
+        parser.error(f"--colors must be 0 or in [2, 256], got {args.colors}")
+    try:
+        report = inspect_dataset(
+            args.folder, args.max_clips if args.contact_sheet else 0, args.split
+        )
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_report(report))
+    if args.contact_sheet:
+        if not report.samples:
+            print(f"error: no records in split {args.split!r} to draw", file=sys.stderr)
+            return 2
+        _save_contact_sheet(report.samples, args)
+        print(f"contact sheet: {args.contact_sheet} ({len(report.samples)} clips)")
+    return 1 if report.problems else 0
 
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m schemas.inspect",
         description=__doc__.splitlines()[0],
@@ -239,41 +263,23 @@ def main(argv=None) -> int:
         help="warning: the report only (default); info or debug: TensorFlow's own log lines too "
         "(absl's -1, 0, 1 work too)",
     )
-    args = parser.parse_args(argv)
-    if not 1 <= args.max_clips <= 1000:
-        parser.error(f"--max_clips must be in [1, 1000], got {args.max_clips}")
-    if not 8 <= args.thumb <= 512:
-        parser.error(f"--thumb must be in [8, 512], got {args.thumb}")
-    if args.colors and not 2 <= args.colors <= 256:
-        parser.error(f"--colors must be 0 or in [2, 256], got {args.colors}")
-    try:
-        report = inspect_dataset(
-            args.folder, args.max_clips if args.contact_sheet else 0, args.split
-        )
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(format_report(report))
-    if args.contact_sheet:
-        if not report.samples:
-            print(f"error: no records in split {args.split!r} to draw", file=sys.stderr)
-            return 2
-        sheet = contact_sheet(report.samples, args.thumb)
-        if args.colors:
-            sheet = sheet.quantize(colors=args.colors)
-        folder = posixpath.dirname(args.contact_sheet)
-        if folder:
-            tf.io.gfile.makedirs(folder)  # as for any output of ours: a new folder is made
-        sheet.save(args.contact_sheet, optimize=True)
-        print(f"contact sheet: {args.contact_sheet} ({len(report.samples)} clips)")
-    return 1 if report.problems else 0
+    return parser
+
+
+def _save_contact_sheet(samples, args) -> None:
+    """The sheet as --contact_sheet, --thumb and --colors ask; a new folder is made for it."""
+    sheet = contact_sheet(samples, args.thumb)
+    if args.colors:
+        sheet = sheet.quantize(colors=args.colors)
+    folder = posixpath.dirname(args.contact_sheet)
+    if folder:
+        tf.io.gfile.makedirs(folder)  # as for any output of ours: a new folder is made
+    sheet.save(args.contact_sheet, optimize=True)
 
 
 def console_main() -> int:
     """`python -m schemas.inspect` and the aslvid2gloss-inspect console script: main() with the
     console set up first, so TensorFlow's start-up lines stay hidden (schemas/console.py)."""
-    from schemas import console
-
     argv = sys.argv[1:]
     verbosity = console.verbosity_from_argv(argv)
     console.set_up(verbosity)
