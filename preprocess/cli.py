@@ -86,32 +86,27 @@ def _positive_int(name, upper=None, lower=1):
     return parse
 
 
-def _seconds(name):
+def _float(name, ok, expected):
+    """argparse type: a number for which ok(value) holds (NaN never does), else `expected`."""
+
     def parse(text):
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"--{name} must be a number, got {text!r}") from None
-        if not value >= 0 or value == float("inf"):
-            raise argparse.ArgumentTypeError(
-                f"--{name} must be a finite number >= 0 (0: no limit), got {text}"
-            )
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"--{name} must be {expected}, got {text}")
         return value
 
     return parse
+
+
+def _seconds(name):
+    return _float(name, lambda v: 0 <= v < float("inf"), "a finite number >= 0 (0: no limit)")
 
 
 def _fraction(name):
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--{name} must be a number, got {text!r}") from None
-        if not 0 <= value <= 1:
-            raise argparse.ArgumentTypeError(f"--{name} must be in [0, 1], got {text}")
-        return value
-
-    return parse
+    return _float(name, lambda v: 0 <= v <= 1, "in [0, 1]")
 
 
 def _decoder(text):
