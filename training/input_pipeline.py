@@ -205,9 +205,14 @@ def open_source(globs: str, skip_corrupt: bool = False) -> DataSource:
 
 
 def count_examples(shards: list[str], info: DatasetInfo) -> int:
-    """Records in `shards`: from dataset.json where they make up whole splits, else by reading."""
+    """Records in `shards`: from dataset.json (per shard, or per whole split in folders written
+    before it recorded shards), else by reading them."""
     names = {posixpath.basename(s): s for s in shards}
     total = 0
+    for split, lengths in info.shard_lengths.items():
+        for i, count in enumerate(lengths):
+            if names.pop(shard_name(split, i, len(lengths), info.compression), None):
+                total += count
     for split, counts in info.splits.items():
         n = int(counts.get("shards", 0))
         split_names = [shard_name(split, i, n, info.compression) for i in range(n)]
@@ -216,7 +221,7 @@ def count_examples(shards: list[str], info: DatasetInfo) -> int:
             for name in split_names:
                 del names[name]
     if names:
-        # A glob picking part of a split: no count on record, so read the records (not parse them).
+        # Part of a split of an older folder: no count on record, so read the records (not parse).
         logging.info("Counting the records of %d shards by reading them", len(names))
         for path in sorted(names.values()):
             ds = tf.data.TFRecordDataset(path, compression_type=info.compression)
