@@ -139,10 +139,17 @@ def inspect_dataset(folder: str, max_samples: int = 0, sample_split: str | None 
                 f"{folder}: {split} has shards {[posixpath.basename(s) for s in shards]}, "
                 f"dataset.json says {entry['shards']}"
             )
-        total = sum(
+        per_shard = [
             _read_shard(s, info, split, labels, report, max_samples, sample_split) for s in shards
-        )
+        ]
+        total = sum(per_shard)
         report.counts.setdefault(split, collections.Counter())
+        recorded = info.shard_lengths.get(split)  # absent in folders written before it was kept
+        if recorded is not None and recorded != per_shard:
+            report.problems.append(
+                f"{folder}: {split} shards hold {per_shard} records, dataset.json's "
+                f"shard_lengths says {recorded}"
+            )
         if total != entry["examples"]:
             report.problems.append(
                 f"{folder}: {split} has {total} records, dataset.json says {entry['examples']}"
