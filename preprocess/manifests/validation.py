@@ -297,13 +297,19 @@ def optional_json_id(path, where, field, value) -> int:
 
 
 def json_fps(path, where, value) -> fractions.Fraction:
+    return json_fraction(path, where, "fps", value, lambda v: 0 < v <= MAX_FPS,
+                         f"a number in (0, {MAX_FPS}]")  # fmt: skip
+
+
+def json_fraction(path, where, field, value, ok, expected: str) -> fractions.Fraction:
+    """A JSON number (int or exact Decimal, see `load_json`) for which ok(value) holds, exactly."""
     if isinstance(value, bool) or not isinstance(value, (int, decimal.Decimal)):
-        fail(path, where, "fps", value, f"a number in (0, {MAX_FPS}]")
+        fail(path, where, field, value, expected)
     # Range first: Fraction(Decimal('1e999999999')) would build a gigantic integer.
-    if not 0 < value <= MAX_FPS or (
+    if not ok(value) or (
         isinstance(value, decimal.Decimal) and len(value.as_tuple().digits) > 18
     ):
-        fail(path, where, "fps", value, f"a number in (0, {MAX_FPS}] with at most 18 digits")
+        fail(path, where, field, value, f"{expected} with at most 18 digits")
     return fractions.Fraction(value)
 
 
