@@ -17,7 +17,6 @@ from schemas import layout
 from schemas.layout import FAILED_JSON, RUN_STATS_JSON
 
 
-
 class RunFailed(Exception):
     """The job ran but its output is not usable; `info` is what dataset.json would have said."""
 

@@ -26,8 +26,8 @@ from apache_beam.metrics import Metrics
 
 from schemas import dataset_info as info_files
 from schemas import features, layout
-from schemas.layout import RECORDS_DIR, RUN_STATS_JSON
 from schemas.features import ClipMeta, ClipSchema
+from schemas.layout import RECORDS_DIR, RUN_STATS_JSON
 
 from preprocess import manifests
 from preprocess.isolation import ClipLimits

@@ -29,7 +29,6 @@ from schemas.lazy_tf import tensorflow as tf
 from preprocess import manifests
 
 
-
 @dataclasses.dataclass(frozen=True)
 class StagedClips:
     """Where the clip list was staged, and what the launcher learnt while writing it."""

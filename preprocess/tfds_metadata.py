@@ -16,7 +16,6 @@ from schemas.lazy_tf import tensorflow as tf
 from preprocess.pipeline import shard_lengths
 
 
-
 def unreadable_reason(info: info_files.DatasetInfo) -> str | None:
     """Why TFDS cannot read this output, or None."""
     if info.compression:

@@ -306,15 +306,13 @@ def json_fraction(path, where, field, value, ok, expected: str) -> fractions.Fra
     if isinstance(value, bool) or not isinstance(value, (int, decimal.Decimal)):
         fail(path, where, field, value, expected)
     # Range first: Fraction(Decimal('1e999999999')) would build a gigantic integer.
-    if not ok(value) or (
-        isinstance(value, decimal.Decimal) and len(value.as_tuple().digits) > 18
-    ):
+    if not ok(value) or (isinstance(value, decimal.Decimal) and len(value.as_tuple().digits) > 18):
         fail(path, where, field, value, f"{expected} with at most 18 digits")
     return fractions.Fraction(value)
 
 
-
 # --------------------------------------------------------------------------- CSV cells
+
 
 def int_cell(path, where, field, cell, default) -> int:
     text = cell.strip()
