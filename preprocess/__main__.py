@@ -7,7 +7,7 @@ import sys
 
 
 def main() -> int:
-    from preprocess import console
+    from schemas import console
 
     console.set_up(console.verbosity_from_argv(sys.argv[1:]))
     from preprocess.cli import main as cli_main

@@ -40,23 +40,19 @@ from apache_beam.options.pipeline_options import (
 
 from schemas import coverage
 from schemas import dataset_info as info_files
+from schemas import console, layout
 from schemas.features import FRAME_ENCODINGS, ClipSchema
 
-from preprocess import console, manifests, outcome, staging
+from preprocess import manifests, outcome, staging
 from preprocess.isolation import ClipLimits
 from preprocess.pipeline import (
     DEFAULT_TARGET_SHARD_MB,
-    RECORDS_DIR,
-    RUN_STATS_JSON,
     PreprocessConfig,
     build_pipeline,
 )
-from preprocess.tfds_metadata import TFDS_FILE_SUFFIX, TFDS_FILES
 
 DECODERS = ("pyav", "decord")
 LOCAL_RUNNERS = ("DirectRunner", "direct", "SwitchingDirectRunner", "FnApiRunner")
-# Written first by every run; a folder holding it but no dataset.json is a run cut short.
-STARTED_JSON = ".preprocess-started.json"
 # Bounds that catch typos (an extra zero) before they cost hours: 20 frames of 150 px is usual.
 MAX_NUM_FRAMES = 1000
 MAX_SIZE = 4096
@@ -90,32 +86,27 @@ def _positive_int(name, upper=None, lower=1):
     return parse
 
 
-def _seconds(name):
+def _float(name, ok, expected):
+    """argparse type: a number for which ok(value) holds (NaN never does), else `expected`."""
+
     def parse(text):
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"--{name} must be a number, got {text!r}") from None
-        if not value >= 0 or value == float("inf"):
-            raise argparse.ArgumentTypeError(
-                f"--{name} must be a finite number >= 0 (0: no limit), got {text}"
-            )
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"--{name} must be {expected}, got {text}")
         return value
 
     return parse
+
+
+def _seconds(name):
+    return _float(name, lambda v: 0 <= v < float("inf"), "a finite number >= 0 (0: no limit)")
 
 
 def _fraction(name):
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--{name} must be a number, got {text!r}") from None
-        if not 0 <= value <= 1:
-            raise argparse.ArgumentTypeError(f"--{name} must be in [0, 1], got {text}")
-        return value
-
-    return parse
+    return _float(name, lambda v: 0 <= v <= 1, "in [0, 1]")
 
 
 def _decoder(text):
@@ -156,6 +147,17 @@ def make_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
         allow_abbrev=False,  # a prefix of a flag is a typo here, not a shorthand
     )
+    _add_input_flags(parser)
+    _add_clip_flags(parser)
+    _add_selection_flags(parser)
+    _add_shard_flags(parser)
+    _add_limit_flags(parser)
+    _add_run_flags(parser)
+    return parser
+
+
+def _add_input_flags(parser: argparse.ArgumentParser) -> None:
+    """What to read and where to write."""
     parser.add_argument(
         "--manifest",
         required=True,
@@ -180,6 +182,10 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--output_dir", required=True, help="a new or empty folder, local or gs:// (required)"
     )
+
+
+def _add_clip_flags(parser: argparse.ArgumentParser) -> None:
+    """The clip each record holds, and how its frames are made and stored."""
     parser.add_argument(
         "--num_frames",
         type=_positive_int("num_frames", MAX_NUM_FRAMES),
@@ -215,8 +221,15 @@ def make_parser() -> argparse.ArgumentParser:
         "decoder, wrong on some codecs (see BUILD.md)",
     )
     parser.add_argument(
-        "--crop", choices=("none", "bbox"), default="none", help="bbox: crop to WLASL's box first"
+        "--crop",
+        choices=info_files.CROPS,
+        default="none",
+        help="bbox: crop to WLASL's box first",
     )
+
+
+def _add_selection_flags(parser: argparse.ArgumentParser) -> None:
+    """Which glosses and splits of the manifest are written."""
     parser.add_argument(
         "--top_k_glosses",
         type=_positive_int("top_k_glosses"),
@@ -226,6 +239,10 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--splits", default=None, help="comma-separated subset of train,val,test (default: all)"
     )
+
+
+def _add_shard_flags(parser: argparse.ArgumentParser) -> None:
+    """How each split is cut into shards."""
     parser.add_argument(
         "--target_shard_mb",
         type=_positive_int("target_shard_mb"),
@@ -238,6 +255,10 @@ def make_parser() -> argparse.ArgumentParser:
         default=None,
         help="shards per split (default: chosen from the data size, --target_shard_mb each)",
     )
+
+
+def _add_limit_flags(parser: argparse.ArgumentParser) -> None:
+    """What one clip may cost, and how many failures a run may have."""
     parser.add_argument(
         "--decoder_threads",
         type=_positive_int("decoder_threads"),
@@ -272,6 +293,10 @@ def make_parser() -> argparse.ArgumentParser:
         "of its clips failed, e.g. 0.05 (default: no limit; a run that wrote no clip of a split "
         "fails anyway)",
     )
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """The output folder's earlier contents, and the console."""
     parser.add_argument(
         "--overwrite",
         action="store_true",
@@ -285,7 +310,6 @@ def make_parser() -> argparse.ArgumentParser:
         help="warning: our lines, the progress line and warnings only; info: also Beam's and "
         "TensorFlow's INFO lines, from every worker; debug: everything (absl's -1, 0, 1 work too)",
     )
-    return parser
 
 
 def check_beam_args(beam_args: list[str], parser: argparse.ArgumentParser) -> None:
@@ -382,36 +406,14 @@ def _our_files(output_dir: str) -> list[str]:
 
     if not tf.io.gfile.isdir(output_dir):
         return []
-    names = tf.io.gfile.listdir(output_dir)
-    ours = {
-        info_files.DATASET_JSON,
-        info_files.LABELS_TXT,
-        info_files.ERRORS_JSONL,
-        info_files.COVERAGE_JSON,
-        STARTED_JSON,
-        RUN_STATS_JSON,
-        outcome.FAILED_JSON,
-        *TFDS_FILES,
-    }
-    return sorted(
-        n
-        for n in names
-        if n in ours
-        or ".tfrecord" in n
-        or n.startswith(f".{info_files.DATASET_JSON}")
-        or n.startswith(STARTED_JSON)
-        or n.startswith(f"{info_files.COVERAGE_JSON}.")
-        or n.startswith(staging.STAGED_CLIPS)
-        or n.endswith(TFDS_FILE_SUFFIX)
-        or n.rstrip("/") == RECORDS_DIR
-    )
+    return sorted(n for n in tf.io.gfile.listdir(output_dir) if layout.is_run_file(n))
 
 
 def _started_by(output_dir: str) -> list[str] | None:
     """The command line of the run that started writing into output_dir, if it left one."""
     import tensorflow as tf
 
-    path = info_files.join(output_dir, STARTED_JSON)
+    path = layout.join(output_dir, layout.STARTED_JSON)
     try:
         with tf.io.gfile.GFile(path) as f:
             return json.load(f).get("argv")
@@ -429,8 +431,8 @@ def prepare_output_dir(output_dir: str, overwrite: bool, argv: list[str] = ()) -
     import tensorflow as tf
 
     existing = _our_files(output_dir)
-    finished = info_files.DATASET_JSON in existing
-    if existing and not finished and outcome.FAILED_JSON in existing and not overwrite:
+    finished = layout.DATASET_JSON in existing
+    if existing and not finished and layout.FAILED_JSON in existing and not overwrite:
         # A run that failed its checks (say, a wrong --video_dir) left nothing worth keeping.
         logging.warning("%s holds a failed run; replacing it", output_dir)
         overwrite = True
@@ -452,13 +454,13 @@ def prepare_output_dir(output_dir: str, overwrite: bool, argv: list[str] = ()) -
             "replace it."
         )
     for name in existing:
-        path = info_files.join(output_dir, name.rstrip("/"))
+        path = layout.join(output_dir, name.rstrip("/"))
         if tf.io.gfile.isdir(path):
             tf.io.gfile.rmtree(path)
         else:
             tf.io.gfile.remove(path)
     tf.io.gfile.makedirs(output_dir)
-    path = info_files.join(output_dir, STARTED_JSON)
+    path = layout.join(output_dir, layout.STARTED_JSON)
     with tf.io.gfile.GFile(path + ".tmp", "w") as f:
         f.write(json.dumps({"argv": list(argv)}, ensure_ascii=False) + "\n")
     tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
@@ -551,6 +553,45 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     state = state if state is not None else RunState()
+    args, beam_args, splits = parse_args(argv)
+    config = config_from_args(args)
+    # Every manifest error surfaces here, before any video is opened or any file written.
+    manifest = manifests.read_manifest(
+        args.manifest,
+        args.video_dir,
+        manifest_format=args.manifest_format,
+        top_k_glosses=args.top_k_glosses,
+        splits=splits,
+    )
+    options = _pipeline_options(args, beam_args, len(manifest.clips))
+    config = dataclasses.replace(
+        config, decoder_threads=args.decoder_threads or decoder_threads(options)
+    )
+    for line in _describe(args.manifest, manifest, options, args.output_dir):
+        _say(console_out, line)
+    state.output_dir = args.output_dir
+    prepare_output_dir(args.output_dir, args.overwrite, argv)
+    state.output_started = True
+    info_files.write_labels(args.output_dir, list(manifest.glosses))
+    staged = _stage_clips(manifest, args.output_dir, options)
+    options.view_as(SetupOptions).save_main_session = save_main_session
+    command_line = ["python -m preprocess", *argv]
+    try:
+        _run_job(options, staged, config, len(manifest.glosses), command_line, console_out)
+    finally:
+        if staged.path != staging.staged_path(args.output_dir):
+            staging.remove(staged)  # a local temporary file: nothing else would remove it
+    staging.remove(staged)
+    info, _ = outcome.finish(
+        args.output_dir, manifest, max_failed_fraction=args.max_failed_fraction
+    )
+    _write_tfds_metadata(args.output_dir, info)
+    return info
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str], list[str] | None]:
+    """(our flags, Beam's flags, --splits as a list or None); UsageError for what argparse's
+    types cannot check alone: the --splits list and an installed --decoder."""
     parser = make_parser()
     args, beam_args = parser.parse_known_args(argv)
     check_beam_args(beam_args, parser)
@@ -570,39 +611,33 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
             resolve_decoder(args.decoder)  # fails now (e.g. naming decord's extra), not per clip
         except ValueError as e:
             raise UsageError(f"--decoder: {e}") from None
-    config = config_from_args(args)
-    # Every manifest error surfaces here, before any video is opened or any file written.
-    manifest = manifests.read_manifest(
-        args.manifest,
-        args.video_dir,
-        manifest_format=args.manifest_format,
-        top_k_glosses=args.top_k_glosses,
-        splits=splits,
-    )
-    options = beam_options(beam_args, len(manifest.clips))
+    return args, beam_args, splits
+
+
+def _pipeline_options(args, beam_args: list[str], num_clips: int) -> PipelineOptions:
+    """Beam's options, with the workers' log level following --verbosity unless Beam's own flag
+    says otherwise."""
+    options = beam_options(beam_args, num_clips)
     if args.verbosity != console.DEFAULT_VERBOSITY and "--default_sdk_harness_log_level" not in (
         " ".join(beam_args)
     ):
         options.view_as(WorkerOptions).default_sdk_harness_log_level = args.verbosity.upper()
-    config = dataclasses.replace(
-        config, decoder_threads=args.decoder_threads or decoder_threads(options)
-    )
-    for line in _describe(args.manifest, manifest, options, args.output_dir):
-        _say(console_out, line)
-    state.output_dir = args.output_dir
-    prepare_output_dir(args.output_dir, args.overwrite, argv)
-    state.output_started = True
-    info_files.write_labels(args.output_dir, list(manifest.glosses))
-    staged_at = staging.staged_path(args.output_dir)
-    if runs_on_this_machine(options) and "://" in args.output_dir:
+    return options
+
+
+def _stage_clips(manifest, output_dir: str, options: PipelineOptions) -> staging.StagedClips:
+    """Writes the validated clip list the job reads: into the output folder, or a local
+    temporary file when local workers would have to read it from gs://."""
+    staged_at = staging.staged_path(output_dir)
+    if runs_on_this_machine(options) and "://" in output_dir:
         # Local workers read a local file: Beam reads gs:// only with apache-beam[gcp] installed.
         fd, staged_at = tempfile.mkstemp(prefix="aslvid2gloss-clips-", suffix=".jsonl")
         os.close(fd)
-    staged = staging.stage_clips(manifest.clips, staged_at)
-    num_labels = len(manifest.glosses)
+    return staging.stage_clips(manifest.clips, staged_at)
 
-    options.view_as(SetupOptions).save_main_session = save_main_session
-    command_line = ["python -m preprocess", *argv]
+
+def _run_job(options, staged, config, num_labels: int, command_line, console_out) -> None:
+    """Builds and runs the Beam job, with the live progress line on local runs."""
     progress_path = None
     if runs_on_this_machine(options):
         fd, progress_path = tempfile.mkstemp(prefix="aslvid2gloss-progress-", suffix=".log")
@@ -624,14 +659,6 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
             display.stop(finished=False)
         if progress_path is not None and os.path.exists(progress_path):
             os.remove(progress_path)
-        if staged.path != staging.staged_path(args.output_dir):
-            staging.remove(staged)  # a local temporary file: nothing else would remove it
-    staging.remove(staged)
-    info, _ = outcome.finish(
-        args.output_dir, manifest, max_failed_fraction=args.max_failed_fraction
-    )
-    _write_tfds_metadata(args.output_dir, info)
-    return info
 
 
 def _start_display(progress_path: str, total: int, console_out):
@@ -669,7 +696,7 @@ def summarize(output_dir: str, info: dict) -> str:
     from preprocess import tfds_metadata
 
     reasons = Counter()
-    errors_path = info_files.join(output_dir, info_files.ERRORS_JSONL)
+    errors_path = layout.join(output_dir, layout.ERRORS_JSONL)
     with tf.io.gfile.GFile(errors_path) as f:
         for line in f:
             if line.strip():
@@ -680,16 +707,17 @@ def summarize(output_dir: str, info: dict) -> str:
             f"  {split}: {entry['examples']} clips in {entry['shards']} shard(s), "
             f"{entry.get('failures', 0)} failed"
         )
-    lines.append(f"  labels: {info['num_labels']} glosses in {info_files.LABELS_TXT}")
+    lines.append(f"  labels: {info['num_labels']} glosses in {layout.LABELS_TXT}")
     if info.get("cuts"):
         cuts = ", ".join(f"{cut}={n}" for cut, n in sorted(info["cuts"].items()))
         layouts = ", ".join(f"{name}={n}" for name, n in sorted(info.get("layouts", {}).items()))
-        lines.append(f"  clips cut by: {cuts}" + (f" (WLASL layouts: {layouts})" if layouts else ""))
+        by_layout = f" (WLASL layouts: {layouts})" if layouts else ""
+        lines.append(f"  clips cut by: {cuts}{by_layout}")
     if info.get("num_clamped"):
         lines.append(
             f"  clamped: {info['num_clamped']} clips whose range ran past their video's end"
         )
-    report_path = info_files.join(output_dir, info_files.COVERAGE_JSON)
+    report_path = layout.join(output_dir, layout.COVERAGE_JSON)
     if tf.io.gfile.exists(report_path):
         with tf.io.gfile.GFile(report_path) as f:
             report = json.load(f)
@@ -699,11 +727,11 @@ def summarize(output_dir: str, info: dict) -> str:
         detail = ", ".join(f"{reason}={n}" for reason, n in sorted(reasons.items()))
         lines.append(f"  failed clips: {sum(reasons.values())} ({detail}), see {errors_path}")
     else:
-        lines.append(f"  failed clips: 0 ({info_files.ERRORS_JSONL} is empty)")
+        lines.append(f"  failed clips: 0 ({layout.ERRORS_JSONL} is empty)")
     unreadable = tfds_metadata.unreadable_reason(info_files.DatasetInfo.from_json(info))
     if unreadable:
         lines.append(f"  TFDS: no metadata written: {unreadable}")
-    elif tf.io.gfile.exists(info_files.join(output_dir, tfds_metadata.TFDS_FILES[0])):
+    elif tf.io.gfile.exists(layout.join(output_dir, layout.TFDS_FILES[0])):
         lines.append(f"  TFDS: tfds.builder_from_directory({output_dir!r})")
     return "\n".join(lines)
 

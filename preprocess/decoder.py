@@ -515,11 +515,26 @@ def _prepare(source: _Source, container, stream, f, window: sampling.Window):
             source.transform = _display_transform(matrix)
         except ValueError as e:
             raise DecodeError(source.path, "unsupported_rotation", str(e)) from e
+    total, rate = declared_frames(container, stream)
+    return sampling.guess_range(window, total, rate)
+
+
+def declared_frames(container, stream) -> tuple[int | None, Fraction | None]:
+    """(frames, frame rate) as the container's header declares them, before any decoding; None
+    where it does not say. Used to plan a decode and by the isolation's size limit, never as
+    the truth (the decoded frames are: docs/design.md, "Sampling rule").
+
+    Without a frame count in the header, duration × rate is the guess, rounded to the nearest
+    frame in exact arithmetic: a duration is itself rounded to the container's time base, so
+    rounding up (ceil) would turn 2.00001 s at 25 fps into 51 frames, and a clip at exactly
+    --max_video_frames would be refused for a frame it does not have.
+    """
     rate = stream.average_rate or stream.guessed_rate
+    rate = Fraction(rate) if rate else None
     total = stream.frames or None
     if not total and container.duration and rate:
-        total = round(Fraction(container.duration, av.time_base) * Fraction(rate))
-    return sampling.guess_range(window, total, Fraction(rate) if rate else None)
+        total = round(Fraction(container.duration, av.time_base) * rate) or None
+    return total, rate
 
 
 @dataclasses.dataclass

@@ -112,10 +112,8 @@ def check_declared_size(path: str, limits: ClipLimits, window):
                     f"{width}x{height} frames need about {need // 2**20} MB to decode, over "
                     f"--clip_memory_mb={limits.memory_mb}",
                 )
-        rate = stream.average_rate or stream.guessed_rate
-        total = stream.frames or 0
-        if not total and container.duration and rate:
-            total = math.ceil(container.duration / av.time_base * float(rate))
+        total, rate = decoder.declared_frames(container, stream)
+        total = total or 0
         needed = total
         # Decoding stops after the clip's last frame: only a long clip is a long decode.
         wanted = None

@@ -13,10 +13,8 @@ import json
 
 from schemas import coverage
 from schemas import dataset_info as info_files
-
-from preprocess.pipeline import RUN_STATS_JSON
-
-FAILED_JSON = ".preprocess-failed.json"
+from schemas import layout
+from schemas.layout import FAILED_JSON, RUN_STATS_JSON
 
 
 class RunFailed(Exception):
@@ -32,13 +30,13 @@ def finish(output_dir: str, manifest, *, max_failed_fraction: float | None = Non
     """(dataset.json content, coverage report); RunFailed when the run is not usable."""
     import tensorflow as tf
 
-    join = info_files.join
+    join = layout.join
     with tf.io.gfile.GFile(join(output_dir, RUN_STATS_JSON)) as f:
         stats = json.load(f)
-    with tf.io.gfile.GFile(join(output_dir, info_files.ERRORS_JSONL)) as f:
+    with tf.io.gfile.GFile(join(output_dir, layout.ERRORS_JSONL)) as f:
         rows = [json.loads(line) for line in f if line.strip()]
     report = coverage.build(manifest.glosses, manifest.clips, rows)
-    _write_json(join(output_dir, info_files.COVERAGE_JSON), report)
+    _write_json(join(output_dir, layout.COVERAGE_JSON), report)
     info = info_files.DatasetInfo.from_json(stats, source=RUN_STATS_JSON)
     info.manifest_format = manifest.format
     problems = gate(report, max_failed_fraction)

@@ -25,26 +25,25 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from schemas import dataset_info as info_files
-from schemas import features
+from schemas import features, layout
 from schemas.features import ClipMeta, ClipSchema
+from schemas.layout import RECORDS_DIR, RUN_STATS_JSON
 
 from preprocess import manifests
 from preprocess.isolation import ClipLimits
 
 COUNTER_NAMESPACE = "preprocess"
-# Encoded records wait here, one file each, until their shard is written; only their paths and
-# sizes go through Beam's shuffle, so no process ever holds more than a record (local runners keep
-# a GroupByKey's whole input in memory: the records themselves would make memory grow with the
-# dataset).
-RECORDS_DIR = ".records"
+# Encoded records wait in RECORDS_DIR, one file each, until their shard is written; only their
+# paths and sizes go through Beam's shuffle, so no process ever holds more than a record (local
+# runners keep a GroupByKey's whole input in memory: the records themselves would make memory grow
+# with the dataset).
 # Clips of one video decoded in one pass; more are split into passes of this many, so a pass
 # holds at most this many clips' frames (about 1.35 MB each at 20 x 150 x 150) in memory.
 MAX_CLIPS_PER_PASS = 64
 DEFAULT_TARGET_SHARD_MB = 150  # 100–200 MB a shard streams well from local disks and GCS.
-# What the job itself leaves for the launcher: per-split shard counts and what the written clips
-# were cut by. The launcher turns it into dataset.json once the run passes its checks
-# (preprocess.outcome), so a folder with dataset.json is always a finished, usable run.
-RUN_STATS_JSON = ".run-stats.json"
+# What the job itself leaves for the launcher (RUN_STATS_JSON): per-split shard counts and what
+# the written clips were cut by. The launcher turns it into dataset.json once the run passes its
+# checks (preprocess.outcome), so a folder with dataset.json is always a finished, usable run.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +82,7 @@ class EncodedClip:
 
 
 def record_path(output_dir: str, index: int) -> str:
-    return info_files.join(info_files.join(output_dir, RECORDS_DIR), f"{index:09d}.rec")
+    return layout.join(layout.join(output_dir, RECORDS_DIR), f"{index:09d}.rec")
 
 
 def error_row(clip: manifests.Clip, reason: str, detail: str, info: dict | None = None) -> dict:
@@ -190,7 +189,7 @@ class DecodeClipFn(beam.DoFn):
         import tensorflow as tf
 
         self._tf = tf
-        tf.io.gfile.makedirs(info_files.join(self._output_dir, RECORDS_DIR))
+        tf.io.gfile.makedirs(layout.join(self._output_dir, RECORDS_DIR))
 
     def teardown(self):
         isolated = getattr(self, "_isolated", None)
@@ -276,7 +275,8 @@ def _order_key(clip_id: str) -> str:
 def plan_split_shards(
     split: str, items: Iterable[tuple[int, str, int]], target_bytes: int, num_shards: int
 ):
-    """(index, order key, record size) of one split → (index, (split, shard, num_shards, position))."""
+    """(index, order key, record size) of one split →
+    (index, (split, shard, num_shards, position))."""
     items = sorted(items, key=lambda item: (item[1], item[0]))
     total = sum(size for _, _, size in items)
     n = num_shards or max(1, math.ceil(total / target_bytes))
@@ -305,9 +305,9 @@ class WriteShardFn(beam.DoFn):
 
         (split, shard, num_shards), records = element
         paths = [path for _, path in sorted(records)]  # by position in the split's plan
-        name = info_files.shard_name(split, shard, num_shards, self._compression)
-        final = info_files.join(self._output_dir, name)
-        tmp = info_files.join(self._output_dir, f".{name}.tmp")
+        name = layout.shard_name(split, shard, num_shards, self._compression)
+        final = layout.join(self._output_dir, name)
+        tmp = layout.join(self._output_dir, f".{name}.tmp")
         options = tf.io.TFRecordOptions(compression_type=self._compression)
         with tf.io.TFRecordWriter(tmp, options=options) as writer:
             for path in paths:
@@ -387,29 +387,17 @@ def finish_run(_, shard_stats, failures, cut_counts, config: PreprocessConfig, s
     The launcher (preprocess.outcome) holds the manifest, so it adds the coverage report and
     decides whether the run is usable before marking the folder finished.
     """
-    output_dir = config.output_dir
     import tensorflow as tf
 
-    records_dir = info_files.join(output_dir, RECORDS_DIR)
+    output_dir = config.output_dir
+    records_dir = layout.join(output_dir, RECORDS_DIR)
     if tf.io.gfile.exists(records_dir):  # empty now: every record went into its shard
         tf.io.gfile.rmtree(records_dir)
     rows = [row for _, row in sorted(failures, key=lambda item: item[0])]
-    with tf.io.gfile.GFile(info_files.join(output_dir, info_files.ERRORS_JSONL), "w") as f:
+    with tf.io.gfile.GFile(layout.join(output_dir, layout.ERRORS_JSONL), "w") as f:
         f.write("".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows))
-    per_split = {split: {"examples": 0, "shards": 0, "failures": 0} for split in splits}
-    for stats in shard_stats:
-        entry = per_split.setdefault(stats["split"], {"examples": 0, "shards": 0, "failures": 0})
-        entry["examples"] += stats["examples"]
-        entry["shards"] = stats["num_shards"]
-    for row in rows:
-        per_split.setdefault(row["split"], {"examples": 0, "shards": 0, "failures": 0})
-        per_split[row["split"]]["failures"] += 1
-    cuts, layouts, clamped = {}, {}, 0
-    for (split, cut, layout, was_clamped), n in sorted(cut_counts):
-        cuts[cut] = cuts.get(cut, 0) + n
-        if layout:
-            layouts[layout] = layouts.get(layout, 0) + n
-        clamped += n if was_clamped else 0
+    per_split, lengths = split_counts(shard_stats, rows, splits)
+    cuts, layouts, clamped = cut_totals(cut_counts)
     info = info_files.DatasetInfo(
         clip=config.schema,
         compression=config.compression,
@@ -421,11 +409,42 @@ def finish_run(_, shard_stats, failures, cut_counts, config: PreprocessConfig, s
         cuts=cuts,
         layouts=layouts,
         num_clamped=clamped,
+        decoder=config.decoder,
+        crop="bbox" if config.crop_bbox else "none",
+        shard_lengths=lengths,
     )
-    path = info_files.join(output_dir, RUN_STATS_JSON)
+    path = layout.join(output_dir, RUN_STATS_JSON)
     with tf.io.gfile.GFile(path, "w") as f:
         f.write(json.dumps(info.to_json(), indent=2, sort_keys=True) + "\n")
     return info.to_json()
+
+
+def split_counts(shard_stats, rows, splits) -> tuple[dict, dict[str, list[int]]]:
+    """(per split {examples, shards, failures}, per split the records of each shard) from
+    WriteShardFn's stats and the failure rows. Every split of the manifest has an entry."""
+    per_split = {split: {"examples": 0, "shards": 0, "failures": 0} for split in splits}
+    lengths = {}
+    for stats in shard_stats:
+        split = stats["split"]
+        entry = per_split.setdefault(split, {"examples": 0, "shards": 0, "failures": 0})
+        entry["examples"] += stats["examples"]
+        entry["shards"] = stats["num_shards"]
+        lengths.setdefault(split, [0] * stats["num_shards"])[stats["shard"]] = stats["examples"]
+    for row in rows:
+        per_split.setdefault(row["split"], {"examples": 0, "shards": 0, "failures": 0})
+        per_split[row["split"]]["failures"] += 1
+    return per_split, dict(sorted(lengths.items()))
+
+
+def cut_totals(cut_counts) -> tuple[dict[str, int], dict[str, int], int]:
+    """(clips by cut rule, by WLASL layout, clamped) from ((split, cut, layout, clamped), n)."""
+    cuts, layouts, clamped = {}, {}, 0
+    for (_, cut, folder_layout, was_clamped), n in sorted(cut_counts):
+        cuts[cut] = cuts.get(cut, 0) + n
+        if folder_layout:
+            layouts[folder_layout] = layouts.get(folder_layout, 0) + n
+        clamped += n if was_clamped else 0
+    return cuts, layouts, clamped
 
 
 def build_pipeline(pipeline, clips, config: PreprocessConfig, num_labels: int, command_line=(),

@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from fractions import Fraction
 from typing import Sequence
 
 import numpy as np
+
+MAX_FPS = 1000  # a stated frame rate above this is a typo, not a video
+# Plain decimals or a ratio: Fraction() alone would also take '1e9', '-25' or '٢٥'.
+_RATE_RE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9})?\Z|[0-9]{1,9}/[0-9]{1,9}\Z")
+
+
+def parse_rate(text: str) -> Fraction | None:
+    """A stated frame rate, written as a CSV manifest's `fps` cell or predict's --fps: '' → None;
+    '25', '29.97', '30000/1001' → an exact Fraction in (0, MAX_FPS]. ValueError says what was
+    expected (the caller names the file, row or flag)."""
+    text = text.strip()
+    if not text:
+        return None
+    if not _RATE_RE.match(text):
+        raise ValueError("a frame rate like 25, 29.97 or 30000/1001")
+    if "/" in text and int(text.split("/")[1]) == 0:
+        raise ValueError("a frame rate with a non-zero denominator")
+    rate = Fraction(text)
+    if not 0 < rate <= MAX_FPS:
+        raise ValueError(f"a frame rate in (0, {MAX_FPS}]")
+    return rate
 
 
 def sample_indices(first: int, last: int, num_frames: int) -> tuple[int, ...]:

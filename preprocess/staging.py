@@ -22,12 +22,11 @@ from typing import Iterable
 
 import apache_beam as beam
 
-from schemas import dataset_info as info_files
+from schemas import layout
+from schemas.layout import STAGED_CLIPS  # noqa: F401 - staging.STAGED_CLIPS
 from schemas.lazy_tf import tensorflow as tf
 
 from preprocess import manifests
-
-STAGED_CLIPS = ".clips.jsonl"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +103,7 @@ def stage_clips(clips: Iterable[manifests.Clip], path: str) -> StagedClips:
 
 
 def staged_path(output_dir: str) -> str:
-    return info_files.join(output_dir, STAGED_CLIPS)
+    return layout.join(output_dir, STAGED_CLIPS)
 
 
 def remove(staged: StagedClips) -> None:

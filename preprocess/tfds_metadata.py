@@ -3,21 +3,17 @@
 Runs in the launcher after the job (workers never import tensorflow-datasets) and writes TFDS's
 own metadata files (dataset_info.json, features.json, label.labels.txt) with
 `tfds.folder_dataset.write_metadata`. The shard names stay ours: TFDS reads them through
-`schemas.tfds_features.FILENAME_TEMPLATE`. Split sizes come from dataset.json and the shard
-plan, so nothing is read back. GZIP shards cannot be read by TFDS: nothing is written for them.
+`schemas.tfds_features.FILENAME_TEMPLATE`. Split sizes come from dataset.json's per-shard record
+counts, so nothing is read back. GZIP shards cannot be read by TFDS: nothing is written for them.
 """
 
 from __future__ import annotations
 
 from schemas import dataset_info as info_files
-from schemas import tfds_features
+from schemas import layout, tfds_features
 from schemas.lazy_tf import tensorflow as tf
 
 from preprocess.pipeline import shard_lengths
-
-# Files TFDS writes into the folder (cleaned by --overwrite with the rest of a run's files).
-TFDS_FILES = info_files.TFDS_FILES
-TFDS_FILE_SUFFIX = info_files.TFDS_LABELS_SUFFIX  # label.labels.txt: the ClassLabel's names
 
 
 def unreadable_reason(info: info_files.DatasetInfo) -> str | None:
@@ -46,12 +42,13 @@ def write_tfds_metadata(output_dir: str, description: str = "") -> None:
         num_shards, examples = entry.get("shards", 0), entry.get("examples", 0)
         if not num_shards:
             continue  # every clip of the split failed: no file, so no TFDS split
-        names = [info_files.shard_name(split, i, num_shards) for i in range(num_shards)]
-        num_bytes = sum(tf.io.gfile.stat(info_files.join(output_dir, n)).length for n in names)
+        names = [layout.shard_name(split, i, num_shards) for i in range(num_shards)]
+        num_bytes = sum(tf.io.gfile.stat(layout.join(output_dir, n)).length for n in names)
         split_infos.append(
             tfds.core.SplitInfo(
                 name=split,
-                shard_lengths=shard_lengths(examples, num_shards),
+                # Older folders' dataset.json has no shard_lengths: the plan deals them alike.
+                shard_lengths=info.shard_lengths.get(split) or shard_lengths(examples, num_shards),
                 num_bytes=num_bytes,
                 filename_template=template.replace(split=split),
             )

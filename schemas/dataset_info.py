@@ -1,4 +1,6 @@
-"""The files beside the shards: dataset.json, labels.txt, errors.jsonl, and the shard names.
+"""What the files beside the shards say: dataset.json and labels.txt, read and written.
+
+Their names, and the shard names, are schemas/layout.py's.
 
 Paths go through `tf.io.gfile`, so local folders and gs:// buckets work alike.
 """
@@ -7,54 +9,35 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import posixpath
 from typing import Any
 
 from schemas.features import SCHEMA_VERSION, SCHEMA_VERSIONS_READ, ClipSchema
 from schemas.lazy_tf import tensorflow as tf
 
-DATASET_JSON = "dataset.json"
-LABELS_TXT = "labels.txt"
-ERRORS_JSONL = "errors.jsonl"
-COVERAGE_JSON = "coverage.json"
-# Every file a finished folder holds beside its shards: a glob like 'OUT/*' must skip them.
-METADATA_FILES = (DATASET_JSON, LABELS_TXT, ERRORS_JSONL, COVERAGE_JSON)
+# The folder's names live in schemas/layout.py; these are here too for the callers that read
+# them as dataset_info.X (the package's public names, schemas.DATASET_JSON, ...).
+from schemas.layout import (  # noqa: F401
+    COVERAGE_JSON,
+    DATASET_JSON,
+    ERRORS_JSONL,
+    LABELS_TXT,
+    METADATA_FILES,
+    TFDS_FILES,
+    TFDS_LABELS_SUFFIX,
+    is_side_file,
+    join,
+    shard_name,
+    shard_pattern,
+)
+
 COMPRESSIONS = ("", "GZIP")
-# What tfds.folder_dataset.write_metadata puts beside the shards (preprocess/tfds_metadata.py):
-# two files and the ClassLabel's names, `<feature>.labels.txt`.
-TFDS_FILES = ("dataset_info.json", "features.json")
-TFDS_LABELS_SUFFIX = ".labels.txt"
-
-
-def is_side_file(name: str) -> bool:
-    """Whether a name in an output folder is a file beside the shards (ours, TFDS's, or a hidden
-    one: a shard being written, a run's marker) that a glob like 'OUT/*' also matches."""
-    return (
-        name in (*METADATA_FILES, *TFDS_FILES)
-        or name.endswith(TFDS_LABELS_SUFFIX)
-        or name.startswith(".")
-    )
-
-
-def shard_name(split: str, index: int, num_shards: int, compression: str = "") -> str:
-    """`{split}-SSSSS-of-NNNNN.tfrecord[.gz]`, the name docs/design.md promises users."""
-    suffix = ".tfrecord.gz" if compression == "GZIP" else ".tfrecord"
-    return f"{split}-{index:05d}-of-{num_shards:05d}{suffix}"
-
-
-def shard_pattern(split: str, compression: str = "") -> str:
-    suffix = ".tfrecord.gz" if compression == "GZIP" else ".tfrecord"
-    return f"{split}-?????-of-?????{suffix}"
-
-
-def join(folder: str, name: str) -> str:
-    """Joins like os.path.join but keeps gs:// URLs intact."""
-    return posixpath.join(folder, name) if "://" in folder else f"{folder.rstrip('/')}/{name}"
+CROPS = ("none", "bbox")  # preprocess --crop: the whole frame squashed, or the manifest's bbox
 
 
 @dataclasses.dataclass
 class DatasetInfo:
-    """What a preprocess run wrote; the trainer reads the clip shape and label count back from it."""
+    """What a preprocess run wrote; the trainer reads the clip shape and label count back from
+    it, predict the decoder and crop."""
 
     clip: ClipSchema
     compression: str = ""
@@ -69,12 +52,31 @@ class DatasetInfo:
     layouts: dict[str, int] = dataclasses.field(default_factory=dict)
     num_clamped: int = 0
     manifest_format: str = ""
+    # How the frames were made, so predict decodes a video the same way: the decoder
+    # (preprocess --decoder) and the crop (CROPS). '' in folders written before they were recorded.
+    decoder: str = ""
+    crop: str = ""
+    # Per split, the records in each shard, in shard order: a glob of some shards is counted
+    # without reading them. Empty in folders written before it was recorded.
+    shard_lengths: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.compression not in COMPRESSIONS:
             raise ValueError(f"compression must be one of {COMPRESSIONS}, got {self.compression!r}")
         if self.num_labels < 0:
             raise ValueError(f"num_labels must be >= 0, got {self.num_labels}")
+        if self.crop and self.crop not in CROPS:
+            raise ValueError(f"crop must be one of {CROPS}, got {self.crop!r}")
+        if not isinstance(self.shard_lengths, dict):
+            raise ValueError(f"shard_lengths must be an object, got {self.shard_lengths!r}")
+        for split, lengths in self.shard_lengths.items():
+            if not isinstance(lengths, list) or not all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in lengths
+            ):
+                raise ValueError(
+                    f"shard_lengths[{split!r}] must be a list of record counts >= 0, "
+                    f"got {lengths!r}"
+                )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +95,9 @@ class DatasetInfo:
             "layouts": self.layouts,
             "num_clamped": self.num_clamped,
             "manifest_format": self.manifest_format,
+            "decoder": self.decoder,
+            "crop": self.crop,
+            "shard_lengths": self.shard_lengths,
         }
 
     @classmethod
@@ -139,13 +144,17 @@ class DatasetInfo:
                 layouts=dict(data.get("layouts", {})),
                 num_clamped=int(data.get("num_clamped", 0)),
                 manifest_format=str(data.get("manifest_format", "")),
+                decoder=str(data.get("decoder", "")),
+                crop=str(data.get("crop", "")),
+                shard_lengths=data.get("shard_lengths", {}),
             )
         except ValueError as e:
             raise ValueError(f"{source}: {e}") from None
 
 
 def write_dataset_info(folder: str, info: DatasetInfo) -> str:
-    """Writes dataset.json atomically (temp name, then rename): its presence means the run finished."""
+    """Writes dataset.json atomically (temp name, then rename): its presence means the run
+    finished."""
     path = join(folder, DATASET_JSON)
     tmp = join(folder, f".{DATASET_JSON}.tmp")
     with tf.io.gfile.GFile(tmp, "w") as f:

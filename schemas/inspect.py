@@ -23,7 +23,7 @@ import numpy as np
 
 from schemas import coverage
 from schemas import dataset_info as info_files
-from schemas import features
+from schemas import console, features, layout
 from schemas.lazy_tf import tensorflow as tf
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def inspect_dataset(folder: str, max_samples: int = 0, sample_split: str | None 
     if sample_split is None:
         sample_split = "train" if "train" in info.splits else (sorted(info.splits) or [""])[0]
     report = Report(folder, info, labels, collections.defaultdict(collections.Counter), [], [])
-    coverage_path = info_files.join(folder, info_files.COVERAGE_JSON)
+    coverage_path = layout.join(folder, layout.COVERAGE_JSON)
     if tf.io.gfile.exists(coverage_path):
         with tf.io.gfile.GFile(coverage_path) as f:
             report.coverage = json.load(f)
@@ -128,10 +128,10 @@ def inspect_dataset(folder: str, max_samples: int = 0, sample_split: str | None 
             f"num_labels={info.num_labels}"
         )
     for split, entry in sorted(info.splits.items()):
-        pattern = info_files.join(folder, info_files.shard_pattern(split, info.compression))
+        pattern = layout.join(folder, layout.shard_pattern(split, info.compression))
         shards = sorted(tf.io.gfile.glob(pattern))
         expected = [
-            info_files.shard_name(split, i, entry["shards"], info.compression)
+            layout.shard_name(split, i, entry["shards"], info.compression)
             for i in range(entry["shards"])
         ]
         if [posixpath.basename(s) for s in shards] != expected:
@@ -139,10 +139,17 @@ def inspect_dataset(folder: str, max_samples: int = 0, sample_split: str | None 
                 f"{folder}: {split} has shards {[posixpath.basename(s) for s in shards]}, "
                 f"dataset.json says {entry['shards']}"
             )
-        total = sum(
+        per_shard = [
             _read_shard(s, info, split, labels, report, max_samples, sample_split) for s in shards
-        )
+        ]
+        total = sum(per_shard)
         report.counts.setdefault(split, collections.Counter())
+        recorded = info.shard_lengths.get(split)  # absent in folders written before it was kept
+        if recorded is not None and recorded != per_shard:
+            report.problems.append(
+                f"{folder}: {split} shards hold {per_shard} records, dataset.json's "
+                f"shard_lengths says {recorded}"
+            )
         if total != entry["examples"]:
             report.problems.append(
                 f"{folder}: {split} has {total} records, dataset.json says {entry['examples']}"
@@ -165,7 +172,7 @@ def format_report(report: Report) -> str:
         for gloss in sorted(set(counts) - set(report.labels)):
             lines.append(f"    {gloss:<{width}} {counts[gloss]}  (not in labels.txt)")
     if report.coverage is not None:
-        lines.append(f"  coverage ({info_files.COVERAGE_JSON}):")
+        lines.append(f"  coverage ({layout.COVERAGE_JSON}):")
         lines.append(coverage.format_table(report.coverage, info.num_labels))
     if report.problems:
         lines.append(f"  {len(report.problems)} problem(s):")
@@ -207,8 +214,32 @@ def contact_sheet(samples: list[SampleClip], thumb: int = 64):
 
 
 def main(argv=None) -> int:
-    from preprocess import console
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not 1 <= args.max_clips <= 1000:
+        parser.error(f"--max_clips must be in [1, 1000], got {args.max_clips}")
+    if not 8 <= args.thumb <= 512:
+        parser.error(f"--thumb must be in [8, 512], got {args.thumb}")
+    if args.colors and not 2 <= args.colors <= 256:
+        parser.error(f"--colors must be 0 or in [2, 256], got {args.colors}")
+    try:
+        report = inspect_dataset(
+            args.folder, args.max_clips if args.contact_sheet else 0, args.split
+        )
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_report(report))
+    if args.contact_sheet:
+        if not report.samples:
+            print(f"error: no records in split {args.split!r} to draw", file=sys.stderr)
+            return 2
+        _save_contact_sheet(report.samples, args)
+        print(f"contact sheet: {args.contact_sheet} ({len(report.samples)} clips)")
+    return 1 if report.problems else 0
 
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m schemas.inspect",
         description=__doc__.splitlines()[0],
@@ -239,41 +270,23 @@ def main(argv=None) -> int:
         help="warning: the report only (default); info or debug: TensorFlow's own log lines too "
         "(absl's -1, 0, 1 work too)",
     )
-    args = parser.parse_args(argv)
-    if not 1 <= args.max_clips <= 1000:
-        parser.error(f"--max_clips must be in [1, 1000], got {args.max_clips}")
-    if not 8 <= args.thumb <= 512:
-        parser.error(f"--thumb must be in [8, 512], got {args.thumb}")
-    if args.colors and not 2 <= args.colors <= 256:
-        parser.error(f"--colors must be 0 or in [2, 256], got {args.colors}")
-    try:
-        report = inspect_dataset(
-            args.folder, args.max_clips if args.contact_sheet else 0, args.split
-        )
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(format_report(report))
-    if args.contact_sheet:
-        if not report.samples:
-            print(f"error: no records in split {args.split!r} to draw", file=sys.stderr)
-            return 2
-        sheet = contact_sheet(report.samples, args.thumb)
-        if args.colors:
-            sheet = sheet.quantize(colors=args.colors)
-        folder = posixpath.dirname(args.contact_sheet)
-        if folder:
-            tf.io.gfile.makedirs(folder)  # as for any output of ours: a new folder is made
-        sheet.save(args.contact_sheet, optimize=True)
-        print(f"contact sheet: {args.contact_sheet} ({len(report.samples)} clips)")
-    return 1 if report.problems else 0
+    return parser
+
+
+def _save_contact_sheet(samples, args) -> None:
+    """The sheet as --contact_sheet, --thumb and --colors ask; a new folder is made for it."""
+    sheet = contact_sheet(samples, args.thumb)
+    if args.colors:
+        sheet = sheet.quantize(colors=args.colors)
+    folder = posixpath.dirname(args.contact_sheet)
+    if folder:
+        tf.io.gfile.makedirs(folder)  # as for any output of ours: a new folder is made
+    sheet.save(args.contact_sheet, optimize=True)
 
 
 def console_main() -> int:
     """`python -m schemas.inspect` and the aslvid2gloss-inspect console script: main() with the
-    console set up first, so TensorFlow's start-up lines stay hidden (preprocess/console.py)."""
-    from preprocess import console
-
+    console set up first, so TensorFlow's start-up lines stay hidden (schemas/console.py)."""
     argv = sys.argv[1:]
     verbosity = console.verbosity_from_argv(argv)
     console.set_up(verbosity)

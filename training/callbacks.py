@@ -10,7 +10,7 @@ import math
 import keras
 import tensorflow as tf
 
-from schemas.dataset_info import join
+from schemas.layout import join
 from training import run_folder
 from training.checkpointing import TrainState
 from training.optimization import current_learning_rate

@@ -10,6 +10,10 @@ from absl import flags
 from training import augment
 from training.augment import AugmentConfig
 
+# The models a run folder keeps (training.run_folder.CHECKPOINTS maps them to files; that module
+# imports TensorFlow, which --help must not wait for).
+CHECKPOINTS = ("last", "best")
+
 # This module does not import TensorFlow: `--help` answers without loading it.
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16")
@@ -307,6 +311,18 @@ def _define_run_flags(fv: flags.FlagValues) -> None:
         d.deterministic,
         "Deterministic TensorFlow ops: the same seed and data give the same losses on the same "
         "kind of device (slower on GPU).",
+        flag_values=fv,
+    )
+
+
+def define_checkpoint_flag(fv: flags.FlagValues = flags.FLAGS) -> None:
+    """--checkpoint, as evaluate and predict both take it."""
+    flags.DEFINE_enum(
+        "checkpoint",
+        "last",
+        list(CHECKPOINTS),
+        "Which model of the run: last (model.keras, the last epoch) or best (best.keras, the "
+        "epoch with the best validation top-1; runs with --val_tfrecord_glob keep one).",
         flag_values=fv,
     )
 

@@ -9,6 +9,9 @@ and their `aslvid2gloss-*` console scripts) starts through `run`, so they behave
   and Python warnings from libraries are hidden, and `--verbosity=debug` brings them back;
 - an error is one `error:` line (with its cause), and a traceback with `--verbosity=debug`;
 - Ctrl-C prints one line saying what the same command does when run again, exit status 130.
+
+The verbosity names, the TensorFlow log levels and the line format are schemas/console.py's,
+shared with preprocess and schemas.inspect; what is absl's (its handler, --help, app.run) is here.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from typing import Callable
 from absl import app, flags
 from absl import logging as absl_logging
 
+from schemas import console as shared
+
 # absl's --verbosity takes numbers; these names are accepted too (--verbosity=debug).
-VERBOSITY_NAMES = {"debug": "1", "info": "0", "warning": "-1", "error": "-2"}
+VERBOSITY_NAMES = {name: str(number) for name, number in shared.ABSL_VERBOSITIES.items()}
 FRAMEWORK_LOGGERS = ("tensorflow", "keras", "h5py", "matplotlib", "PIL", "absl")
 FRAMEWORK_MODULES = r"(tensorflow|keras|tf_keras|h5py|google|absl|matplotlib|numpy)(\.|$)"
 INTERRUPTED = 130  # the shell's status for a command ended by SIGINT
@@ -54,28 +59,20 @@ def translate_verbosity(argv: list[str]) -> list[str]:
 def quiet_logs() -> None:
     """Before TensorFlow is imported: its C++ logs, framework INFO lines, library warnings."""
     if debug():
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        shared.quiet_tensorflow_cpp(None)
         return
-    # 3: not even C++ ERROR lines (a CPU machine logs "failed call to cuInit" as one); real
+    # Not even C++ ERROR lines (a CPU machine logs "failed call to cuInit" as one); real
     # failures reach Python as exceptions, and the CLI prints those.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    shared.quiet_tensorflow_cpp(shared.TF_CPP_SILENT)
     absl_logging.set_verbosity(absl_logging.INFO)  # our own INFO lines: what the run is doing
     handler = absl_logging.get_absl_handler()
     if not any(isinstance(f, OwnLinesOnly) for f in handler.filters):
         handler.addFilter(OwnLinesOnly())
     # Plain lines ("warning: ..."); absl's prefix (time, thread, file:line) comes with debug.
-    handler.setFormatter(PlainLines())
+    handler.setFormatter(shared.PlainLines())
     for name in FRAMEWORK_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module=FRAMEWORK_MODULES)
-
-
-class PlainLines(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
-        if record.levelno >= logging.WARNING:
-            message = f"{record.levelname.lower()}: {message}"
-        return message
 
 
 class OwnLinesOnly(logging.Filter):

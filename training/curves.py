@@ -12,13 +12,10 @@ import csv
 import math
 import os
 
+from schemas.layout import join
 from training import console
 
 METRICS_CSV = "metrics.csv"  # training.run_folder.METRICS_CSV; that module imports TensorFlow
-
-
-def join(folder: str, name: str) -> str:
-    return f"{folder.rstrip('/')}/{name}"
 
 
 def read_metrics(model_dir: str) -> dict[str, list[float]]:

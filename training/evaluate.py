@@ -11,22 +11,19 @@ evaluates the epoch with the best validation top-1 (RUN/best.keras) instead of t
 from __future__ import annotations
 
 import posixpath
-import re
 
 import numpy as np
 
-from training import console
+from schemas import layout
+from training import config, console
 
 # TensorFlow is imported inside the functions that use it, so that --help answers without it.
 TOP_K = (1, 5, 10)
-CHECKPOINTS = ("last", "best")  # training.run_folder.CHECKPOINTS
 
 
 def split_of(files) -> str:
     """'test' for test-00000-of-00004.tfrecord; 'eval' when the shards are of several splits."""
-    splits = {
-        re.sub(r"-\d{5}-of-\d{5}\.tfrecord(\.gz)?$", "", posixpath.basename(f)) for f in files
-    }
+    splits = {layout.shard_split(posixpath.basename(f)) or "eval" for f in files}
     return splits.pop() if len(splits) == 1 else "eval"
 
 
@@ -116,7 +113,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     FLAGS = flags.FLAGS
     console.import_tensorflow()
-    from schemas.dataset_info import join
+    from schemas.layout import join
     from training import run_folder
 
     metrics = evaluate(
@@ -142,13 +139,7 @@ def define_flags() -> None:
         "output", "", "JSON file for the metrics; default RUN/eval_<split>.json "
         "(RUN/eval_<split>_best.json with --checkpoint=best).",
     )  # fmt: skip
-    flags.DEFINE_enum(
-        "checkpoint",
-        "last",
-        list(CHECKPOINTS),
-        "Which model of the run: last (model.keras, the last epoch) or best (best.keras, the "
-        "epoch with the best validation top-1; runs with --val_tfrecord_glob keep one).",
-    )
+    config.define_checkpoint_flag()
     flags.DEFINE_boolean(
         "skip_corrupt",
         False,

@@ -16,14 +16,8 @@ import re
 import tensorflow as tf
 
 from schemas import features
-from schemas.dataset_info import (
-    DatasetInfo,
-    is_side_file,
-    label_difference,
-    read_dataset_info,
-    read_labels,
-    shard_name,
-)
+from schemas.dataset_info import DatasetInfo, label_difference, read_dataset_info, read_labels
+from schemas.layout import is_side_file, shard_name
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Prefix of the in-pipeline label assertion; the trainer turns that failure into a ValueError.
@@ -211,9 +205,14 @@ def open_source(globs: str, skip_corrupt: bool = False) -> DataSource:
 
 
 def count_examples(shards: list[str], info: DatasetInfo) -> int:
-    """Records in `shards`: from dataset.json where they make up whole splits, else by reading."""
+    """Records in `shards`: from dataset.json (per shard, or per whole split in folders written
+    before it recorded shards), else by reading them."""
     names = {posixpath.basename(s): s for s in shards}
     total = 0
+    for split, lengths in info.shard_lengths.items():
+        for i, count in enumerate(lengths):
+            if names.pop(shard_name(split, i, len(lengths), info.compression), None):
+                total += count
     for split, counts in info.splits.items():
         n = int(counts.get("shards", 0))
         split_names = [shard_name(split, i, n, info.compression) for i in range(n)]
@@ -222,7 +221,7 @@ def count_examples(shards: list[str], info: DatasetInfo) -> int:
             for name in split_names:
                 del names[name]
     if names:
-        # A glob picking part of a split: no count on record, so read the records (not parse them).
+        # Part of a split of an older folder: no count on record, so read the records (not parse).
         logging.info("Counting the records of %d shards by reading them", len(names))
         for path in sorted(names.values()):
             ds = tf.data.TFRecordDataset(path, compression_type=info.compression)

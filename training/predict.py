@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from preprocess import decoder as video_decoder  # PyAV and numpy: no TensorFlow
-from training import console
+from preprocess import sampling
+from training import config, console
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 
 # TensorFlow is imported inside the functions that use it, so that --help answers without it.
 DEFAULT_TOP_K = 5
-CHECKPOINTS = ("last", "best")  # training.run_folder.CHECKPOINTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,9 +141,22 @@ def predict_video(
     )
 
 
+def recorded_decoder(info: DatasetInfo) -> str:
+    """The decoder the shards were made with: dataset.json's `decoder`, or for folders written
+    before it was recorded, the --decoder of its command line; pyav (preprocess's default)."""
+    return info.decoder or preprocess_flag(info, "decoder") or "pyav"
+
+
+def recorded_crop(info: DatasetInfo) -> str:
+    """'bbox' or 'none', as the shards were cropped: dataset.json's `crop`, or for older folders
+    the --crop of its command line."""
+    return info.crop or ("bbox" if preprocess_flag(info, "crop") == "bbox" else "none")
+
+
 def preprocess_flag(info: DatasetInfo, name: str) -> str | None:
     """The value the preprocess run that made the shards gave --name, from dataset.json's command
-    line; None if it was not given (or the dataset.json records no command line)."""
+    line; None if it was not given (or the dataset.json records no command line). Only for
+    folders whose dataset.json predates its `decoder` and `crop` fields."""
     args = list(info.command_line)
     for i, arg in enumerate(args):
         if arg.startswith(f"--{name}="):
@@ -154,16 +167,11 @@ def preprocess_flag(info: DatasetInfo, name: str) -> str | None:
 
 
 def parse_fps(text: str) -> fractions.Fraction | None:
-    """'' → None; '25', '29.97', '30000/1001' → an exact positive Fraction."""
-    if not text.strip():
-        return None
+    """'' → None; '25', '29.97', '30000/1001' → an exact Fraction: the CSV manifests' parser."""
     try:
-        value = fractions.Fraction(text.strip())
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"expected a frame rate like 25, 29.97 or 30000/1001, got {text!r}")
-    if value <= 0:
-        raise ValueError(f"expected a frame rate > 0, got {text!r}")
-    return value
+        return sampling.parse_rate(text)
+    except ValueError as e:
+        raise ValueError(f"expected {e}, got {text!r}") from None
 
 
 def parse_crop(text: str) -> tuple[float, float, float, float] | None:
@@ -212,8 +220,8 @@ def main(argv) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: --model_dir={FLAGS.model_dir}: {e}", file=sys.stderr)
         return 2
-    decoder = FLAGS.decoder or preprocess_flag(info, "decoder") or "pyav"
-    if preprocess_flag(info, "crop") == "bbox" and not FLAGS.crop_bbox:
+    decoder = FLAGS.decoder or recorded_decoder(info)
+    if recorded_crop(info) == "bbox" and not FLAGS.crop_bbox:
         print(
             "warning: the shards were cropped to each clip's bbox (preprocess --crop=bbox); "
             "without --crop_bbox the whole frame is squashed and the model sees other pixels",
@@ -280,7 +288,7 @@ def define_flags(fv=None) -> None:
         None,
         list(video_decoder.DECODERS),
         "Video decoder; default: the one the shards were made with (preprocess --decoder, as "
-        "RUN/dataset.json's command line records it), else pyav.",
+        "RUN/dataset.json records it), else pyav.",
         flag_values=fv,
     )
     flags.DEFINE_string(
@@ -290,14 +298,7 @@ def define_flags(fv=None) -> None:
         "--crop=bbox does with the manifest's bbox; empty: squash the whole frame.",
         flag_values=fv,
     )
-    flags.DEFINE_enum(
-        "checkpoint",
-        "last",
-        list(CHECKPOINTS),
-        "Which model of the run: last (model.keras, the last epoch) or best (best.keras, the "
-        "epoch with the best validation top-1; runs with --val_tfrecord_glob keep one).",
-        flag_values=fv,
-    )
+    config.define_checkpoint_flag(fv)
     flags.mark_flags_as_required(["model_dir", "video"], flag_values=fv)
     _register_validators(fv)
 

@@ -20,14 +20,8 @@ import json
 import keras
 import tensorflow as tf
 
-from schemas.dataset_info import (
-    DATASET_JSON,
-    LABELS_TXT,
-    DatasetInfo,
-    join,
-    read_dataset_info,
-    read_labels,
-)
+from schemas.dataset_info import DatasetInfo, read_dataset_info, read_labels
+from schemas.layout import DATASET_JSON, LABELS_TXT, join
 from training.input_pipeline import preprocess_frames
 from training.model import accept_uint8
 

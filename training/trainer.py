@@ -12,13 +12,8 @@ import time
 import keras
 import tensorflow as tf
 
-from schemas.dataset_info import (
-    DATASET_JSON,
-    join,
-    label_difference,
-    read_dataset_info,
-    read_labels,
-)
+from schemas.dataset_info import label_difference, read_dataset_info, read_labels
+from schemas.layout import DATASET_JSON, join
 from training import callbacks as callbacks_lib
 from training import checkpointing, input_pipeline, keras_multi_worker, optimization, run_folder
 from training.augment import make_augment_fn

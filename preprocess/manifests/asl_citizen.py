@@ -79,11 +79,7 @@ def _rows(path: str) -> list[tuple[str, list[str]]]:
     out = []
     for line, cells in rows[1:]:
         where = f"line {line}"
-        if len(cells) != len(HEADER):
-            raise ManifestError(
-                f"{path}: {where}: has {len(cells)} cells, expected {len(HEADER)} as in the "
-                f"header {list(HEADER)}"
-            )
+        v.check_cells(path, where, cells, len(HEADER), f"as in the header {list(HEADER)}")
         gloss = v.check_gloss(path, where, "Gloss", cells[2].strip())
         out.append((where, [cells[0], cells[1], gloss, cells[3]]))
     return out

@@ -90,10 +90,7 @@ def _classes(path: str) -> tuple[str, ...]:
     names: dict[int, tuple[str, str]] = {}
     for line, cells in rows[1:]:
         where = f"line {line}"
-        if len(cells) != 3:
-            raise ManifestError(
-                f"{path}: {where}: has {len(cells)} cells, expected 3 (ClassId,TR,EN)"
-            )
+        v.check_cells(path, where, cells, 3, "(ClassId,TR,EN)")
         class_id = v.int_cell(path, where, "ClassId", cells[0], None)
         if class_id is None or class_id in names:
             v.fail(path, where, "ClassId", cells[0], "a class id given once")
@@ -112,10 +109,7 @@ def _classes(path: str) -> tuple[str, ...]:
 
 
 def _clip(path, where, cells, split, folder, glosses, video_root, videos) -> Clip:
-    if len(cells) != 2:
-        raise ManifestError(
-            f"{path}: {where}: has {len(cells)} cells, expected 2 (signer<N>_sample<M>,<ClassId>)"
-        )
+    v.check_cells(path, where, cells, 2, "(signer<N>_sample<M>,<ClassId>)")
     sample = cells[0].strip()
     match = _SAMPLE_RE.match(sample)
     if not match:

@@ -61,11 +61,7 @@ def read_csv(path: str, video_dir: str | None = None) -> Manifest:
     clips: list[Clip] = []
     for line, row in rows[1:]:
         where = f"line {line}"
-        if len(row) != len(columns):
-            raise ManifestError(
-                f"{path}: {where}: has {len(row)} cells, expected {len(columns)} as in the header "
-                f"{columns}"
-            )
+        v.check_cells(path, where, row, len(columns), f"as in the header {columns}")
         clip = _clip(path, where, dict(zip(columns, row)), base)
         if clip.clip_id in id_line:
             v.fail(

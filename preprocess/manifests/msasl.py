@@ -19,7 +19,6 @@ entries cut from one video share its file; each is a clip of its own. `clip_id` 
 
 from __future__ import annotations
 
-import decimal
 import fractions
 
 from preprocess.manifests import validation as v
@@ -128,11 +127,5 @@ def _clip(path, where, entry, split, index, glosses, video_dir, files) -> Clip:
 
 
 def _seconds(path, where, field, value) -> fractions.Fraction:
-    if isinstance(value, bool) or not isinstance(value, (int, decimal.Decimal)):
-        v.fail(path, where, field, value, "a number of seconds >= 0")
-    # Range first: Fraction(Decimal('1e999999999')) would build a gigantic integer.
-    if not 0 <= value <= v.MAX_INT or (
-        isinstance(value, decimal.Decimal) and len(value.as_tuple().digits) > 18
-    ):
-        v.fail(path, where, field, value, "a number of seconds >= 0 with at most 18 digits")
-    return fractions.Fraction(value)
+    return v.json_fraction(path, where, field, value, lambda s: 0 <= s <= v.MAX_INT,
+                           "a number of seconds >= 0")  # fmt: skip

@@ -18,6 +18,9 @@ import posixpath
 import re
 import unicodedata
 
+from schemas.layout import join  # noqa: F401 - the readers join paths as v.join
+
+from preprocess import sampling
 from preprocess.manifests.base import MAX_FPS, MAX_INT, SPLITS, VIDEO_EXTENSIONS, ManifestError
 
 logger = logging.getLogger(__name__)
@@ -126,6 +129,13 @@ def fail(path, where, field, value, expected):
     raise ManifestError(f"{place}field {field!r} is {show(value)}, expected {expected}")
 
 
+def check_cells(path, where, cells, expected: int, layout: str) -> None:
+    """A CSV row must have as many cells as its layout (the header, or the format's columns)."""
+    if len(cells) != expected:
+        found = f"has {len(cells)} cells"
+        raise ManifestError(f"{path}: {where}: {found}, expected {expected} {layout}")
+
+
 def show(value) -> str:
     if isinstance(value, decimal.Decimal):
         text = f"{value} (a JSON number with a fraction or exponent)"
@@ -203,12 +213,6 @@ def norm_dir(folder: str) -> str:
     if "://" in folder:
         return folder.rstrip("/")
     return os.path.abspath(folder)
-
-
-def join(folder: str, name: str) -> str:
-    if "://" in folder:
-        return f"{folder.rstrip('/')}/{name}"
-    return os.path.join(folder, name)
 
 
 def list_videos_by_stem(video_dir: str, manifest: str) -> dict[str, str]:
@@ -293,19 +297,22 @@ def optional_json_id(path, where, field, value) -> int:
 
 
 def json_fps(path, where, value) -> fractions.Fraction:
+    return json_fraction(path, where, "fps", value, lambda v: 0 < v <= MAX_FPS,
+                         f"a number in (0, {MAX_FPS}]")  # fmt: skip
+
+
+def json_fraction(path, where, field, value, ok, expected: str) -> fractions.Fraction:
+    """A JSON number (int or exact Decimal, see `load_json`) for which ok(value) holds, exactly."""
     if isinstance(value, bool) or not isinstance(value, (int, decimal.Decimal)):
-        fail(path, where, "fps", value, f"a number in (0, {MAX_FPS}]")
+        fail(path, where, field, value, expected)
     # Range first: Fraction(Decimal('1e999999999')) would build a gigantic integer.
-    if not 0 < value <= MAX_FPS or (
-        isinstance(value, decimal.Decimal) and len(value.as_tuple().digits) > 18
-    ):
-        fail(path, where, "fps", value, f"a number in (0, {MAX_FPS}] with at most 18 digits")
+    if not ok(value) or (isinstance(value, decimal.Decimal) and len(value.as_tuple().digits) > 18):
+        fail(path, where, field, value, f"{expected} with at most 18 digits")
     return fractions.Fraction(value)
 
 
-
 # --------------------------------------------------------------------------- CSV cells
-_FPS_RE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9})?\Z|[0-9]{1,9}/[0-9]{1,9}\Z")
+
 
 def int_cell(path, where, field, cell, default) -> int:
     text = cell.strip()
@@ -321,17 +328,10 @@ def int_cell(path, where, field, cell, default) -> int:
 
 
 def fps_cell(path, where, cell) -> fractions.Fraction | None:
-    text = cell.strip()
-    if not text:
-        return None
-    if not _FPS_RE.match(text):
-        fail(path, where, "fps", cell, "a frame rate like 25, 29.97 or 30000/1001")
-    if "/" in text and int(text.split("/")[1]) == 0:
-        fail(path, where, "fps", cell, "a frame rate with a non-zero denominator")
-    fps = fractions.Fraction(text)
-    if not 0 < fps <= MAX_FPS:
-        fail(path, where, "fps", cell, f"a frame rate in (0, {MAX_FPS}]")
-    return fps
+    try:
+        return sampling.parse_rate(cell)  # the one parser predict's --fps uses too
+    except ValueError as e:
+        fail(path, where, "fps", cell, str(e))
 
 
 def csv_rows(path: str, expected: str) -> list[tuple[int, list[str]]]:

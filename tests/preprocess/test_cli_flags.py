@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from preprocess import cli, console
+from preprocess import cli
+from schemas import console
 
 BASE = ["--manifest=m.csv", "--output_dir=out"]
 
@@ -106,3 +107,24 @@ def test_console_drops_the_known_noise_and_nothing_else():
 
     assert [line for line in NOISE if not noise(line)] == []
     assert [line for line in KEPT if noise(line)] == []
+
+
+def test_console_lines_are_plain_and_keep_a_logged_traceback():
+    """One line format for every command (schemas/console.py): 'warning: ...', our INFO bare."""
+    import logging
+
+    formatter = console.PlainLines()
+
+    def line(level, exc_info=None):
+        record = logging.LogRecord("x", level, __file__, 1, "decoding %s", ("a.mp4",), exc_info)
+        return formatter.format(record)
+
+    assert line(logging.INFO) == "decoding a.mp4"
+    assert line(logging.WARNING) == "warning: decoding a.mp4"
+    try:
+        raise OSError("disk full")
+    except OSError:
+        import sys
+
+        text = line(logging.ERROR, sys.exc_info())
+    assert text.startswith("error: decoding a.mp4\nTraceback") and "OSError: disk full" in text

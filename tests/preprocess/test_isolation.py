@@ -99,6 +99,22 @@ def test_declared_frame_size_and_length_are_checked_before_decoding(videos):
     check_declared_size(str(videos["folder"] / "missing.mp4"), limits, WHOLE)  # decoder's job
 
 
+def test_declared_length_without_a_frame_count_is_duration_times_rate(tmp_path):
+    """MKV headers carry no frame count: the decoder's plan and the size limit both guess it
+    from duration × rate with one helper, and the guess is the frames the file really holds."""
+    import av
+
+    path = _encode(tmp_path / "two_seconds.mkv", "32x32", 2)
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        assert not stream.frames, "the test needs a header without a frame count"
+        assert decoder.declared_frames(container, stream) == (50, 25)
+        assert sum(1 for _ in container.decode(video=0)) == 50
+    check_declared_size(path, ClipLimits(max_video_frames=50), WHOLE)
+    with pytest.raises(decoder.DecodeError, match=r"needs 50 frames .*--max_video_frames=49"):
+        check_declared_size(path, ClipLimits(max_video_frames=49), WHOLE)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [({"timeout_s": -1}, "timeout"), ({"timeout_s": float("nan")}, "timeout"),

@@ -140,6 +140,10 @@ def test_shard_count_from_flag_and_from_size(dataset, tmp_path):
         f"train-0000{i}-of-00003.tfrecord" for i in range(3)
     ]
     assert info["splits"]["train"] == {"examples": len(records), "shards": 3, "failures": 0}
+    # dataset.json counts the records of each shard, in shard order, as the shards hold them.
+    per_shard = [sum(1 for _ in tf.data.TFRecordDataset(f)) for f in files]
+    assert info["shard_lengths"] == {"train": per_shard} and sum(per_shard) == len(records)
+    assert (info["decoder"], info["crop"]) == ("pyav", "none")
 
 
 def test_plan_splits_by_size_and_covers_every_clip_once():

@@ -1,10 +1,11 @@
 """dataset.json and labels.txt: write, read back, and refuse what does not match the contract."""
 
+import fnmatch
 import json
 
 import pytest
 
-from schemas import dataset_info
+from schemas import dataset_info, layout
 from schemas.dataset_info import DatasetInfo
 from schemas.features import SCHEMA_VERSION, ClipSchema
 
@@ -74,9 +75,57 @@ def test_labels_refuse_what_would_break_one_gloss_per_line(tmp_path, glosses):
         dataset_info.write_labels(str(tmp_path), glosses)
 
 
+def test_decoder_crop_and_shard_lengths_round_trip_and_are_optional(tmp_path):
+    import dataclasses
+
+    info = dataclasses.replace(_info(), decoder="decord", crop="bbox",
+                               shard_lengths={"train": [5, 5]})  # fmt: skip
+    dataset_info.write_dataset_info(str(tmp_path), info)
+    assert dataset_info.read_dataset_info(str(tmp_path)) == info
+    older = info.to_json()
+    for key in ("decoder", "crop", "shard_lengths"):
+        del older[key]  # a dataset.json written before they were recorded
+    (tmp_path / "dataset.json").write_text(json.dumps(older))
+    back = dataset_info.read_dataset_info(str(tmp_path))
+    assert (back.decoder, back.crop, back.shard_lengths) == ("", "", {})
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("crop", "square", "crop must be one of"),
+        ("shard_lengths", [3], "shard_lengths must be an object"),
+        ("shard_lengths", {"train": [3, -1]}, r"shard_lengths\['train'\] must be a list"),
+    ],
+)
+def test_bad_new_fields_are_refused_naming_the_file(tmp_path, field, value, message):
+    data = _info().to_json()
+    data[field] = value
+    (tmp_path / "dataset.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="dataset.json: " + message):
+        dataset_info.read_dataset_info(str(tmp_path))
+
+
 def test_shard_names():
     assert dataset_info.shard_name("train", 3, 12) == "train-00003-of-00012.tfrecord"
     assert dataset_info.shard_name("val", 0, 1, "GZIP") == "val-00000-of-00001.tfrecord.gz"
+
+
+def test_layout_names_shards_and_side_files():
+    assert layout.shard_split("test-00000-of-00004.tfrecord") == "test"
+    assert layout.shard_split("my-val-00001-of-00002.tfrecord.gz") == "my-val"
+    assert layout.shard_split("labels.txt") is None
+    gzip = layout.shard_pattern("val", "GZIP")
+    assert fnmatch.fnmatch(layout.shard_name("val", 1, 3, "GZIP"), gzip)
+    assert not fnmatch.fnmatch(layout.shard_name("val", 1, 3), gzip)
+    markers = (layout.STARTED_JSON, layout.FAILED_JSON, layout.RECORDS_DIR, layout.STAGED_CLIPS)
+    for name in (*layout.METADATA_FILES, *markers, "label.labels.txt"):
+        assert layout.is_side_file(name) and layout.is_run_file(name), name
+    assert layout.is_run_file("train-00000-of-00001.tfrecord")
+    assert not layout.is_side_file("train-00000-of-00001.tfrecord")
+    assert not layout.is_run_file("notes.md")
+    assert layout.join("gs://b/x/", "a.json") == "gs://b/x/a.json"
+    assert layout.join("/", "a.json") == "/a.json" and layout.join("", "a.json") == "a.json"
 
 
 def test_label_difference_names_the_first_gloss_that_differs():

@@ -68,6 +68,21 @@ def test_every_broken_promise_is_reported_naming_shard_and_record(folder, capsys
     assert "val has 4 records, dataset.json says 3" in out
 
 
+def test_per_shard_counts_are_checked_against_dataset_json(folder, capsys):
+    from schemas.dataset_info import read_dataset_info, write_dataset_info
+
+    info = read_dataset_info(folder)
+    info.shard_lengths = {"train": [3, 3], "val": [3]}  # as the shards hold them
+    write_dataset_info(folder, info)
+    assert inspect.main([folder]) == 0
+    info.shard_lengths["train"] = [4, 2]  # the same total, dealt otherwise
+    write_dataset_info(folder, info)
+    assert inspect.main([folder]) == 1
+    assert "train shards hold [3, 3] records, dataset.json's shard_lengths says [4, 2]" in (
+        capsys.readouterr().out
+    )
+
+
 def test_records_of_another_clip_shape_are_named(folder, capsys):
     path = _append_record(
         folder, "val", ClipMeta(label=0, gloss="gloss0", frame_indices=(0, 1), num_source_frames=2,

@@ -45,6 +45,19 @@ def test_counts_come_from_dataset_json_or_from_reading(data_dir):
     assert ip.open_source(f"{data_dir}/*").num_examples == 33
 
 
+def test_part_of_a_split_is_counted_from_dataset_json_shard_lengths(tmp_path):
+    """A folder whose dataset.json records each shard's records is never read to be counted."""
+    from schemas.dataset_info import read_dataset_info, write_dataset_info
+
+    folder = str(tmp_path)
+    write_shards(folder, num_examples=12, split="train", num_shards=2)
+    info = read_dataset_info(folder)
+    info.shard_lengths = {"train": [5, 7]}  # not what the shards hold (6 each): proves the source
+    write_dataset_info(folder, info)
+    assert ip.open_source(f"{folder}/train-00001-*").num_examples == 7
+    assert ip.open_source(f"{folder}/train-*").num_examples == 12
+
+
 def test_missing_dataset_json_names_the_file(tmp_path):
     write_shards(str(tmp_path), num_examples=2, write_info=False)
     with pytest.raises(FileNotFoundError, match=str(tmp_path / DATASET_JSON)):

@@ -168,6 +168,24 @@ def test_preprocess_flag_reads_the_recorded_command_line(world):
     assert predict.preprocess_flag(info, "crop") == "bbox"
 
 
+def test_decoder_and_crop_come_from_dataset_json(world):
+    """preprocess records them; the command line is read only for folders from before that."""
+    info = world["info"]
+    assert (info.decoder, info.crop) == ("pyav", "none")  # written by the real run
+    recorded = dataclasses.replace(
+        info, decoder="decord", crop="bbox", command_line=["--decoder=pyav", "--crop=none"]
+    )
+    assert predict.recorded_decoder(recorded) == "decord"
+    assert predict.recorded_crop(recorded) == "bbox"
+    older = dataclasses.replace(
+        info, decoder="", crop="", command_line=["python -m preprocess", "--decoder=decord"]
+    )
+    assert predict.recorded_decoder(older) == "decord"
+    assert predict.recorded_crop(older) == "none"
+    older = dataclasses.replace(older, command_line=["--crop", "bbox"])
+    assert (predict.recorded_decoder(older), predict.recorded_crop(older)) == ("pyav", "bbox")
+
+
 @pytest.mark.parametrize(
     "flag, message",
     [
@@ -186,6 +204,19 @@ def test_bad_flags_name_the_flag(flag, message):
     predict.define_flags(fv)
     with pytest.raises(flags.Error, match=message):
         fv(["predict", "--model_dir=RUN", "--video=v.mp4", flag])
+
+
+@pytest.mark.parametrize("text", ["1e3", "-25", "25/0", "2000", "fast", "٢٥", "0"])
+def test_fps_flag_and_csv_fps_cells_refuse_the_same_rates(text):
+    """predict's --fps reproduces a CSV manifest's clip only if both read rates alike."""
+    from preprocess.manifests import ManifestError, validation
+
+    with pytest.raises(ValueError, match="expected a frame rate"):
+        predict.parse_fps(text)
+    with pytest.raises(ManifestError, match="fps"):
+        validation.fps_cell("m.csv", "row 2", text)
+    for good in ("25", " 29.97 ", "30000/1001"):
+        assert predict.parse_fps(good) == validation.fps_cell("m.csv", "row 2", good)
 
 
 def test_frame_range_flags_and_aliases():

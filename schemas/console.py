@@ -1,12 +1,19 @@
 """What a person sees on the terminal: our lines, actionable warnings, and nothing else by default.
 
-A local run starts worker processes (Beam's FnApiRunner), each importing TensorFlow, and each
-writes straight to the terminal it inherited: Beam's worker `INFO` lines (logged before the worker
-has read any option), TensorFlow's C++ start-up lines (written before TensorFlow reads
+Both jobs' commands keep the console quiet the same way: TensorFlow's C++ start-up lines and the
+frameworks' INFO lines are hidden, our own lines and every warning are shown, and `--verbosity`
+takes the same names (warning, info, debug) and absl's numbers for them. The mechanism lives here,
+beside schemas/lazy_tf.py, because `schemas` is the one package that preprocess, training and
+`schemas.inspect` all import, and nothing else is common to them: training/console.py builds its
+absl commands on it, preprocess/cli.py and schemas/inspect.py their argparse ones.
+
+A local preprocess run starts worker processes (Beam's FnApiRunner), each importing TensorFlow,
+and each writes straight to the terminal it inherited: Beam's worker `INFO` lines (logged before
+the worker has read any option), TensorFlow's C++ start-up lines (written before TensorFlow reads
 TF_CPP_MIN_LOG_LEVEL) and two warnings about `apitools` and `semi_persistent_directory` that ask
-nothing of the user. No option reaches all of them, so `StderrFilter` sits between every process of
-the run and the terminal: stderr (file descriptor 2, which the workers inherit) becomes a pipe whose
-lines are copied to the terminal unless they match `NOISE`.
+nothing of the user. No option reaches all of them, so `StderrFilter` sits between every process
+of the run and the terminal: stderr (file descriptor 2, which the workers inherit) becomes a pipe
+whose lines are copied to the terminal unless they match `NOISE`.
 
 `--verbosity` follows absl's numbers as well as names: warning (-1, the default) shows our lines and
 warnings; info (0) also shows the INFO lines of Beam and TensorFlow; debug (1) shows everything,
@@ -24,19 +31,43 @@ import sys
 import threading
 from typing import Callable, TextIO
 
+# --verbosity's names and absl's numbers for them. The argparse commands (preprocess, inspect)
+# take the first three; the absl ones (training) take all four, absl's own --verbosity knowing
+# numbers only.
 VERBOSITIES = {"warning": -1, "info": 0, "debug": 1}
+ABSL_VERBOSITIES = {**VERBOSITIES, "error": -2}
 DEFAULT_VERBOSITY = "warning"
+# TF_CPP_MIN_LOG_LEVEL for a quiet console: 2 hides TensorFlow's C++ INFO and WARNING lines, 3
+# its ERROR lines too (a machine without a GPU logs "failed call to cuInit" as one).
+TF_CPP_QUIET = "2"
+TF_CPP_SILENT = "3"
 
-# Lines that carry no information a user can act on (docs in the module docstring).
-NOISE = tuple(
+
+def quiet_tensorflow_cpp(level: str | None) -> None:
+    """Sets TF_CPP_MIN_LOG_LEVEL (None: "0", everything) before TensorFlow is imported, for this
+    process and the workers it starts; a value the user set wins unless everything is asked for."""
+    if level is None:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", level)
+
+
+# TensorFlow's C++ start-up, via Abseil logging, written before any log level applies: I/W
+# lines, and the cuInit error of a machine without a GPU (preprocess never uses one).
+TF_CPP_NOISE = tuple(
     re.compile(p)
     for p in (
-        # TensorFlow's C++ start-up, via Abseil logging: I/W lines, and the cuInit error of a
-        # machine without a GPU (preprocess never uses one).
         r"^WARNING: All log messages before absl::InitializeLog\(\) is called",
         r"^[IW]\d{4} [\d:.]+\s+\d+ [\w.-]+:\d+\] ",
         r"^E\d{4} [\d:.]+\s+\d+ [\w.-]+:\d+\] .*cuInit",
         r"^To enable the following instructions: .* rebuild TensorFlow",
+    )
+)
+
+# Lines that carry no information a user can act on (docs in the module docstring).
+NOISE = TF_CPP_NOISE + tuple(
+    re.compile(p)
+    for p in (
         # Beam's SDK worker logs with Python's default format before it reads its options.
         r"^(INFO|DEBUG):[\w.]+:",
         r"^WARNING:root:apitools not found",
@@ -89,9 +120,8 @@ def set_up(verbosity: str) -> None:
     """Environment and logging for this process and the workers it starts; call before importing
     TensorFlow or Beam (both log at import)."""
     quiet = verbosity == DEFAULT_VERBOSITY
-    # Workers inherit the environment: 2 hides TensorFlow's C++ INFO and WARNING lines once its
-    # logging is initialised (NOISE catches the ones written before). A value the user set wins.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if quiet else "0")
+    # Workers inherit the environment; NOISE catches the lines written before TF reads it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_CPP_QUIET if quiet else "0")
     level = {"warning": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}[verbosity]
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -100,7 +130,7 @@ def set_up(verbosity: str) -> None:
             root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     if quiet:
-        handler.setFormatter(_LowercaseLevel("%(levelname)s: %(message)s"))
+        handler.setFormatter(PlainLines())  # WARNING and above only: "warning: ..."
         handler.addFilter(_QuietFilter())
         # The local job service repeats each worker's own warnings a second time.
         logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(
@@ -118,11 +148,13 @@ def set_up(verbosity: str) -> None:
         pass
 
 
-class _LowercaseLevel(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        record = logging.makeLogRecord(record.__dict__)
-        record.levelname = record.levelname.lower()
-        return super().format(record)
+class PlainLines(logging.Formatter):
+    """`warning: message` for warnings and errors, the bare message for our INFO lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # format() adds any traceback
+        if record.levelno >= logging.WARNING:
+            return f"{record.levelname.lower()}: {record.message}"
+        return record.message
 
 
 class StderrFilter:
