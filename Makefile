@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := build/demo
 
-.PHONY: venv test test-fast demo clean
+.PHONY: venv lint test test-fast demo clean
 
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,12 @@ $(STAMP): setup.py
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# Lint and format check first: seconds, and a style slip should not wait for the suite.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)

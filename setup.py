@@ -24,6 +24,7 @@ EXTRAS = {
         "pytest==9.2.0",
         "hypothesis==6.170.17",
         "imageio-ffmpeg==0.8.1",  # an ffmpeg CLI to write and check the test corpus
+        "ruff==0.17.6",  # lint and format (make test runs it first)
     ],
     # decord is offered because the original stack used it; it is wrong on some codecs (BUILD.md).
     "decord": ["decord==0.6.0"],
@@ -34,7 +35,9 @@ EXTRAS = {
 setuptools.setup(
     name="aslvid2gloss",
     version="0.1.0",
-    description="Sign-language video to gloss: Beam preprocessing to TFRecords and a tf.distribute trainer",
+    description=(
+        "Sign-language video to gloss: Beam preprocessing to TFRecords and a tf.distribute trainer"
+    ),
     python_requires=">=3.11,<3.12",
     # Only what the jobs import: benchmarks/ and scripts/ stay in the repository (test_packaging).
     packages=["schemas", "preprocess", "preprocess.manifests", "training"],

@@ -81,6 +81,8 @@ def ratio_rows(ratios: dict) -> list[list]:
         if target is None:
             verdict = ""
         else:
-            verdict = ("met" if r["met"] else "MISSED") + f" ({'<' if r.get('below') else '>='} {target})"
+            verdict = (
+                "met" if r["met"] else "MISSED"
+            ) + f" ({'<' if r.get('below') else '>='} {target})"
         rows.append([name, r["value"], verdict])
     return rows

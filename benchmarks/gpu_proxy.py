@@ -293,8 +293,15 @@ def report_gpu(result: dict) -> str:
             format_table(["ratio", "value", "target"], ratio_rows(result["ratios"])),
             "",
             format_table(
-                ["ConvLSTM2D", "batch", "precision", "clips/s", "x original (2 clips/s)",
-                 "compile s", "error"],
+                [
+                    "ConvLSTM2D",
+                    "batch",
+                    "precision",
+                    "clips/s",
+                    "x original (2 clips/s)",
+                    "compile s",
+                    "error",
+                ],
                 rows,
             ),  # fmt: skip
         ]

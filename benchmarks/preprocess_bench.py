@@ -1,4 +1,4 @@
-"""Preprocessing benchmarks: the Beam pipeline against ffmpeg's own decoding, worker scaling and memory.
+"""Preprocessing benchmarks: the Beam pipeline vs ffmpeg's own decoding, worker scaling, memory.
 
 Every figure is a ratio of two measurements taken side by side in one run, interleaved and
 repeated (medians), because absolute speeds depend on the machine and on whatever else runs on it.
@@ -173,9 +173,8 @@ def decoder_stages(files, cpus: set[int] | None, fps=25) -> dict:
 
     Pins the calling thread (the decoder's threads are created from it and inherit the mask).
     """
-    from schemas.features import ClipMeta, ClipSchema
-
     from preprocess.decoder import decode_clip
+    from schemas.features import ClipMeta, ClipSchema
 
     schema = ClipSchema()
     previous = os.sched_getaffinity(0) if cpus else None
@@ -424,7 +423,8 @@ def _run(config: PreprocessBenchConfig, workdir: str) -> dict:
     decode_encode_rate = median(e["decoder"]["decode_encode_clips_per_s"] for e in rounds)
     rates = {label: median(e[label]["clips_per_s"] for e in rounds) for label, _, _ in settings}
     end_to_end = {
-        label: median(e[label]["end_to_end_clips_per_s"] for e in rounds) for label, _, _ in settings
+        label: median(e[label]["end_to_end_clips_per_s"] for e in rounds)
+        for label, _, _ in settings
     }
     result["throughput"] = {
         "ffmpeg -threads 1, 1 core (decode time)": ffmpeg_rate,
@@ -437,7 +437,10 @@ def _run(config: PreprocessBenchConfig, workdir: str) -> dict:
 
     # Memory: one worker, the corpus and 10x the corpus.
     if config.tiny:
-        rss_small, rss_large = rounds[0][SETTINGS[0][0]]["small"], rounds[0][SETTINGS[0][0]]["large"]
+        rss_small, rss_large = (
+            rounds[0][SETTINGS[0][0]]["small"],
+            rounds[0][SETTINGS[0][0]]["large"],
+        )
     else:
         folder = os.path.join(workdir, f"corpus-x{config.rss_scale}")
         huge = replicate(base, config.rss_scale, folder)
@@ -486,16 +489,15 @@ def _run(config: PreprocessBenchConfig, workdir: str) -> dict:
 def report(result: dict) -> str:
     """The tables printed by `scripts/benchmark.py preprocess`."""
     lines = [
-        f"preprocess benchmark ({'tiny' if result['tiny'] else 'full'}): {result['corpus']['clips']} "
+        f"preprocess benchmark ({'tiny' if result['tiny'] else 'full'}): "
+        f"{result['corpus']['clips']} "
         f"clips (x{result['config']['scale']}: {result['corpus']['scaled_clips']}), "
         f"{result['config']['repeats']} interleaved rounds, medians; "
         f"{result['machine']['nproc']} CPUs ({result['machine']['cpu']})",
         "",
         format_table(["ratio", "value", "target"], ratio_rows(result["ratios"])),
         "",
-        format_table(
-            ["throughput", "clips/s"], [[k, v] for k, v in result["throughput"].items()]
-        ),
+        format_table(["throughput", "clips/s"], [[k, v] for k, v in result["throughput"].items()]),
         "",
     ]
     mem = result["memory"]

@@ -66,9 +66,7 @@ def write_manifest(folder: str, video: str, config: SharedVideoBenchConfig) -> s
 def time_decoder(video: str, config: SharedVideoBenchConfig, together: bool) -> float:
     from preprocess import decoder, sampling
 
-    requests = [
-        decoder.ClipRequest(sampling.Window.by_time(s, e)) for s, e in windows(config)
-    ]
+    requests = [decoder.ClipRequest(sampling.Window.by_time(s, e)) for s, e in windows(config)]
     started = time.perf_counter()
     if together:
         results = decoder.decode_clips(video, requests, threads=1)
@@ -131,9 +129,7 @@ def report(result: dict) -> str:
     lines = [
         f"{c['clips']} clips of {c['clip_seconds']} s from one {c['seconds']} s "
         f"{c['width']}x{c['height']} H.264 video; medians of {c['repeats']} interleaved rounds",
-        common.format_table(
-            ["variant", "seconds"], [[k, v] for k, v in result["seconds"].items()]
-        ),
+        common.format_table(["variant", "seconds"], [[k, v] for k, v in result["seconds"].items()]),
         "",
         common.format_table(
             ["ratio (floor ÷ ours)", "value", "target"], common.ratio_rows(result["ratios"])

@@ -36,9 +36,7 @@ class TrainBenchConfig:
     def __post_init__(self):
         if self.repeats < 1 or self.steps < 0:
             raise ValueError(f"repeats >= 1 and steps >= 0 expected, got {self}")
-        if self.batch_sizes is not None and (
-            not self.batch_sizes or min(self.batch_sizes) < 1
-        ):
+        if self.batch_sizes is not None and (not self.batch_sizes or min(self.batch_sizes) < 1):
             raise ValueError(f"batch_sizes must be positive integers, got {self.batch_sizes}")
 
     @property
@@ -68,7 +66,7 @@ class BenchData:
 
 
 def prepare_data(workdir: str, config: TrainBenchConfig) -> BenchData:
-    """Benchmark videos (synthetic set + longer, larger ones) → shards by the real preprocess CLI."""
+    """Benchmark videos (synthetic set + longer, larger ones) → shards by the preprocess CLI."""
     from benchmarks import preprocess_bench as pb
     from preprocess import cli, manifests
     from training import input_pipeline
@@ -153,9 +151,7 @@ def jpeg_floor_dataset(data: BenchData, batch_size: int):
     frames = tf.stack(encoded)  # (clips, T) JPEG strings, in memory
 
     def decode(jpegs):
-        return tf.stack(
-            [tf.io.decode_jpeg(jpegs[t], channels=3) for t in range(clip.num_frames)]
-        )
+        return tf.stack([tf.io.decode_jpeg(jpegs[t], channels=3) for t in range(clip.num_frames)])
 
     ds = tf.data.Dataset.from_tensor_slices(frames).repeat()
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -234,7 +230,11 @@ def original_generator(clips, num_frames: int, size: int, batch_size: int):
             batch = []
             for clip in clips[start : start + batch_size]:
                 reader = decord.VideoReader(clip.path, ctx=decord.cpu(0))
-                last = len(reader) - 1 if clip.frame_end == -1 else min(clip.frame_end, len(reader)) - 1
+                last = (
+                    len(reader) - 1
+                    if clip.frame_end == -1
+                    else min(clip.frame_end, len(reader)) - 1
+                )
                 first = min(clip.frame_start - 1, last)
                 index = np.round(np.linspace(first, last, num_frames)).astype(int)
                 frames = reader.get_batch(list(index)).asnumpy()

@@ -6,7 +6,8 @@
         --compression=gzip --direct_num_workers=1
     python -m preprocess --manifest=WLASL_v0.3.json --video_dir=gs://BUCKET/videos \
         --output_dir=gs://BUCKET/records --top_k_glosses=100 --runner=DataflowRunner \
-        --project=PROJECT --region=us-central1 --temp_location=gs://BUCKET/tmp --setup_file=./setup.py
+        --project=PROJECT --region=us-central1 --temp_location=gs://BUCKET/tmp \
+        --setup_file=./setup.py
 
 Any other flag must be a Beam pipeline option (--runner, --direct_num_workers, --project, …);
 anything else is refused before the job starts (exit 2), naming the closest real flag.
@@ -33,15 +34,10 @@ from apache_beam.options.pipeline_options import (
     DirectOptions,
     PipelineOptions,
     PortableOptions,
-    WorkerOptions,
     SetupOptions,
     StandardOptions,
+    WorkerOptions,
 )
-
-from schemas import coverage
-from schemas import dataset_info as info_files
-from schemas import console, layout
-from schemas.features import FRAME_ENCODINGS, ClipSchema
 
 from preprocess import manifests, outcome, staging
 from preprocess.isolation import ClipLimits
@@ -50,6 +46,9 @@ from preprocess.pipeline import (
     PreprocessConfig,
     build_pipeline,
 )
+from schemas import console, coverage, layout
+from schemas import dataset_info as info_files
+from schemas.features import FRAME_ENCODINGS, ClipSchema
 
 DECODERS = ("pyav", "decord")
 LOCAL_RUNNERS = ("DirectRunner", "direct", "SwitchingDirectRunner", "FnApiRunner")

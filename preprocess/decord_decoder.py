@@ -15,7 +15,7 @@ from fractions import Fraction
 import numpy as np
 
 from preprocess import decoder, sampling
-from preprocess.decoder import DecodeError, DecodedClip
+from preprocess.decoder import DecodedClip, DecodeError
 
 
 def _times(path: str, reader, total: int) -> list[Fraction]:

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 
-from schemas import coverage
+from schemas import coverage, layout
 from schemas import dataset_info as info_files
-from schemas import layout
 from schemas.layout import FAILED_JSON, RUN_STATS_JSON
 
 

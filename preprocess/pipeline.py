@@ -1,4 +1,4 @@
-"""The preprocess job: manifest rows → decoded clips → tf.train.Example → deterministic TFRecord shards.
+"""The preprocess job: manifest rows → decoded clips → tf.train.Example → deterministic shards.
 
 Runs on a laptop (the default: Beam's local runner, one worker process per core, offline):
 
@@ -24,13 +24,12 @@ from typing import Iterable
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from preprocess import manifests
+from preprocess.isolation import ClipLimits
 from schemas import dataset_info as info_files
 from schemas import features, layout
 from schemas.features import ClipMeta, ClipSchema
 from schemas.layout import RECORDS_DIR, RUN_STATS_JSON
-
-from preprocess import manifests
-from preprocess.isolation import ClipLimits
 
 COUNTER_NAMESPACE = "preprocess"
 # Encoded records wait in RECORDS_DIR, one file each, until their shard is written; only their
@@ -447,8 +446,14 @@ def cut_totals(cut_counts) -> tuple[dict[str, int], dict[str, int], int]:
     return cuts, layouts, clamped
 
 
-def build_pipeline(pipeline, clips, config: PreprocessConfig, num_labels: int, command_line=(),
-                   progress_path: str | None = None):
+def build_pipeline(
+    pipeline,
+    clips,
+    config: PreprocessConfig,
+    num_labels: int,
+    command_line=(),
+    progress_path: str | None = None,
+):
     """Adds the whole job to `pipeline`; returns the PCollection holding the run's stats.
 
     `clips` is a staging.StagedClips (the launcher's validated clip list, staged as a file the job

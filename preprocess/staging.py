@@ -22,11 +22,10 @@ from typing import Iterable
 
 import apache_beam as beam
 
+from preprocess import manifests
 from schemas import layout
 from schemas.layout import STAGED_CLIPS  # noqa: F401 - staging.STAGED_CLIPS
 from schemas.lazy_tf import tensorflow as tf
-
-from preprocess import manifests
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""A small synthetic sign dataset: real H.264 videos of class-specific motions plus a WLASL-format JSON.
+"""A small synthetic sign dataset: real H.264 videos of class-specific motions, a WLASL JSON.
 
 Tests and `make demo` need data that downloads nothing, exercises the same code paths as
 WLASL (JSON manifest, frame ranges, stated 25 fps, train/val/test splits) and that the
@@ -52,7 +52,8 @@ class SyntheticConfig:
             raise ValueError(f"clips_per_class must be >= 1, got {self.clips_per_class}")
         if self.width < 16 or self.height < 16 or self.width % 2 or self.height % 2:
             raise ValueError(
-                f"width and height must be even and >= 16 (H.264 4:2:0), got {self.width}x{self.height}"
+                "width and height must be even and >= 16 (H.264 4:2:0), "
+                f"got {self.width}x{self.height}"
             )
         if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1):
             raise ValueError("val_fraction and test_fraction must be in [0, 1)")
@@ -61,7 +62,7 @@ class SyntheticConfig:
 
 
 def render_clip(path_fn, num_frames: int, width: int, height: int, rng: np.random.Generator):
-    """Frames (N, H, W, 3) uint8 of one blob tracing `path_fn` once, with instance-level variation."""
+    """Frames (N, H, W, 3) uint8 of one blob tracing `path_fn` once, varied per instance."""
     background = rng.integers(20, 110, size=3).astype(np.float32)
     colour = rng.integers(170, 255, size=3).astype(np.float32)
     radius = rng.uniform(0.09, 0.15) * min(width, height)
@@ -110,8 +111,12 @@ def make_dataset(output_dir: str, config: SyntheticConfig = SyntheticConfig()) -
     rng = np.random.default_rng(config.seed)
     video_dir = os.path.join(output_dir, "videos")
     os.makedirs(video_dir, exist_ok=True)
-    n_val = max(1, round(config.clips_per_class * config.val_fraction)) if config.val_fraction else 0
-    n_test = max(1, round(config.clips_per_class * config.test_fraction)) if config.test_fraction else 0
+    n_val = (
+        max(1, round(config.clips_per_class * config.val_fraction)) if config.val_fraction else 0
+    )
+    n_test = (
+        max(1, round(config.clips_per_class * config.test_fraction)) if config.test_fraction else 0
+    )
     entries = []
     for label in range(config.num_classes):
         name, path_fn = _PATHS[label]

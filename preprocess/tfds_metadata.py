@@ -9,11 +9,10 @@ counts, so nothing is read back. GZIP shards cannot be read by TFDS: nothing is 
 
 from __future__ import annotations
 
+from preprocess.pipeline import shard_lengths
 from schemas import dataset_info as info_files
 from schemas import layout, tfds_features
 from schemas.lazy_tf import tensorflow as tf
-
-from preprocess.pipeline import shard_lengths
 
 
 def unreadable_reason(info: info_files.DatasetInfo) -> str | None:

@@ -1,4 +1,4 @@
-"""The record contract shared by preprocess and training: feature keys, encoding, parsing, dataset files."""
+"""The record contract of preprocess and training: feature keys, encoding, parsing, folder files."""
 
 from schemas.dataset_info import (
     DATASET_JSON,

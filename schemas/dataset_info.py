@@ -12,7 +12,6 @@ import json
 from typing import Any
 
 from schemas.features import SCHEMA_VERSION, SCHEMA_VERSIONS_READ, ClipSchema
-from schemas.lazy_tf import tensorflow as tf
 
 # The folder's names live in schemas/layout.py; these are here too for the callers that read
 # them as dataset_info.X (the package's public names, schemas.DATASET_JSON, ...).
@@ -29,6 +28,7 @@ from schemas.layout import (  # noqa: F401
     shard_name,
     shard_pattern,
 )
+from schemas.lazy_tf import tensorflow as tf
 
 COMPRESSIONS = ("", "GZIP")
 CROPS = ("none", "bbox")  # preprocess --crop: the whole frame squashed, or the manifest's bbox

@@ -105,7 +105,9 @@ class ClipSchema:
                 f"frame_encoding must be one of {FRAME_ENCODINGS}, got {self.frame_encoding!r}"
             )
         if not isinstance(self.jpeg_quality, int) or not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(f"jpeg_quality must be an integer in [1, 100], got {self.jpeg_quality!r}")
+            raise ValueError(
+                f"jpeg_quality must be an integer in [1, 100], got {self.jpeg_quality!r}"
+            )
 
     @property
     def frame_shape(self) -> tuple[int, int, int, int]:
@@ -192,7 +194,9 @@ class ClipSchema:
         """
         parsed = tf.io.parse_single_example(serialized, self.parse_spec())
         frames = self.decode_frames(parsed[FRAMES])
-        parsed[FRAMES] = tf.image.convert_image_dtype(frames, tf.float32) if float_frames else frames
+        parsed[FRAMES] = (
+            tf.image.convert_image_dtype(frames, tf.float32) if float_frames else frames
+        )
         return parsed
 
     def decode_frames(self, encoded: tf.Tensor) -> tf.Tensor:

@@ -21,9 +21,8 @@ import sys
 
 import numpy as np
 
-from schemas import coverage
+from schemas import console, coverage, features, layout
 from schemas import dataset_info as info_files
-from schemas import console, features, layout
 from schemas.lazy_tf import tensorflow as tf
 
 log = logging.getLogger(__name__)

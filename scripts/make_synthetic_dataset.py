@@ -1,7 +1,7 @@
 """Writes the built-in synthetic sign dataset (H.264 videos + WLASL-format JSON).
 
-    python scripts/make_synthetic_dataset.py --output_dir=build/demo/data
-    python scripts/make_synthetic_dataset.py --output_dir=/tmp/syn --num_classes=10 --clips_per_class=30
+python scripts/make_synthetic_dataset.py --output_dir=build/demo/data
+python scripts/make_synthetic_dataset.py --output_dir=/tmp/syn --num_classes=10 --clips_per_class=30
 """
 
 import argparse

@@ -56,9 +56,9 @@ def test_fused_variant_has_the_stock_weights_and_outputs():
     keras.utils.set_random_seed(0)
     stock = build_model(3, 4, 48)  # published dropout: inactive at inference
     fused = fused_copy(stock)
-    fused_layers = [l for l in fused.layers if isinstance(l, FusedConvLSTM2D)]
+    fused_layers = [x for x in fused.layers if isinstance(x, FusedConvLSTM2D)]
     assert len(fused_layers) == 4 and not any(
-        isinstance(l, keras.layers.ConvLSTM2D) for l in fused.layers
+        isinstance(x, keras.layers.ConvLSTM2D) for x in fused.layers
     )
     assert [w.shape for w in fused.weights] == [w.shape for w in stock.weights]
     for a, b in zip(fused.get_weights(), stock.get_weights()):
@@ -68,9 +68,7 @@ def test_fused_variant_has_the_stock_weights_and_outputs():
     np.testing.assert_allclose(_numpy(fused(x, training=False)), expected, rtol=0, atol=1e-6)
     # Every block, not only the softmax (which could hide differences).
     for name in ("conv_lstm_1", "conv_lstm_4"):
-        outs = [
-            _numpy(keras.Model(m.inputs, m.get_layer(name).output)(x)) for m in (stock, fused)
-        ]
+        outs = [_numpy(keras.Model(m.inputs, m.get_layer(name).output)(x)) for m in (stock, fused)]
         scale = np.abs(outs[0]).max()  # the last block's outputs are small (~1e-3)
         assert scale > 0 and np.std(outs[0]) > scale * 1e-2
         np.testing.assert_allclose(outs[1], outs[0], rtol=0, atol=scale * 1e-4)

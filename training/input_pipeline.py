@@ -116,8 +116,9 @@ def corrupt_shard_error(files, compression: str) -> CorruptShardError | None:
     if not damaged:
         return None
     hint = (
-        " Is the compression right? dataset.json says "
-        f"{compression!r}." if any(d.offset == 0 and not d.good_records for d in damaged) else ""
+        f" Is the compression right? dataset.json says {compression!r}."
+        if any(d.offset == 0 and not d.good_records for d in damaged)
+        else ""
     )
     return CorruptShardError(
         f"{len(damaged)} damaged shard(s): "
@@ -245,9 +246,11 @@ def check_shards(source: DataSource) -> None:
     files = tf.data.Dataset.from_tensor_slices(list(source.files))
     # Damaged shards kept under skip_corrupt have their first record whole (others were dropped).
     firsts = files.interleave(
-        lambda path: tf.data.TFRecordDataset(path, compression_type=source.info.compression)
-        .take(1)
-        .map(lambda record: (path, record)),
+        lambda path: (
+            tf.data.TFRecordDataset(path, compression_type=source.info.compression)
+            .take(1)
+            .map(lambda record: (path, record))
+        ),
         cycle_length=min(16, len(source.files)),
         num_parallel_calls=AUTOTUNE,
     )
@@ -316,9 +319,11 @@ def make_dataset(
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
     ds = ds.interleave(
         # The shard's path travels with each record so a bad label can be reported by file.
-        lambda path, limit: tf.data.TFRecordDataset(path, compression_type=info.compression)
-        .take(limit)
-        .map(lambda record: (record, path)),
+        lambda path, limit: (
+            tf.data.TFRecordDataset(path, compression_type=info.compression)
+            .take(limit)
+            .map(lambda record: (record, path))
+        ),
         cycle_length=min(16, len(files)),
         num_parallel_calls=AUTOTUNE,
         # Deterministic, so --seed reproduces the order; interleave prefetches per file anyway.

@@ -64,9 +64,10 @@ def build_model_v1(
 
 def takes_uint8(model: keras.Model) -> bool:
     """True for models that scale uint8 clips themselves (`build_model`)."""
-    return len(model.inputs) == 1 and keras.backend.standardize_dtype(
-        model.inputs[0].dtype
-    ) == INPUT_DTYPE
+    return (
+        len(model.inputs) == 1
+        and keras.backend.standardize_dtype(model.inputs[0].dtype) == INPUT_DTYPE
+    )
 
 
 def accept_uint8(model: keras.Model) -> keras.Model:

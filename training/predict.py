@@ -54,6 +54,7 @@ def round_trip(frames: np.ndarray, schema: ClipSchema) -> tf.Tensor:
     import tensorflow as tf
 
     from schemas.features import FRAMES, ClipMeta
+
     # The metadata is never read back; only the frames and the frame count must be real.
     meta = ClipMeta(label=0, gloss="", frame_indices=(0,) * schema.num_frames, num_source_frames=0)
     record = schema.encode(frames, meta)

@@ -1,16 +1,16 @@
 """What a run folder (--model_dir) holds, and how evaluate and predict load it back.
 
-    RUN/dataset.json, RUN/labels.txt   copied from the training shards' folder
-    RUN/config.json                    the settings of the last start
-    RUN/backup/ckpt-STEP.*             tf.train.Checkpoint state: the same command resumes from it
-    RUN/checkpoints/epoch-NNN.weights.h5
-    RUN/logs/                          TensorBoard (train/, validation/)
-    RUN/metrics.csv                    one row per epoch, numbered from 1
-    RUN/model.keras                    the last epoch's model (uint8 clips in; --checkpoint=last)
-    RUN/saved_model/                   its serving signature: uint8 clips (N, T, S, S, 3) in
-    RUN/best.keras                     the best epoch by validation top-1 (--checkpoint=best)
-    RUN/best_saved_model/              its serving signature
-    RUN/train_summary.json             global step, epochs, last metrics, the best epoch
+RUN/dataset.json, RUN/labels.txt   copied from the training shards' folder
+RUN/config.json                    the settings of the last start
+RUN/backup/ckpt-STEP.*             tf.train.Checkpoint state: the same command resumes from it
+RUN/checkpoints/epoch-NNN.weights.h5
+RUN/logs/                          TensorBoard (train/, validation/)
+RUN/metrics.csv                    one row per epoch, numbered from 1
+RUN/model.keras                    the last epoch's model (uint8 clips in; --checkpoint=last)
+RUN/saved_model/                   its serving signature: uint8 clips (N, T, S, S, 3) in
+RUN/best.keras                     the best epoch by validation top-1 (--checkpoint=best)
+RUN/best_saved_model/              its serving signature
+RUN/train_summary.json             global step, epochs, last metrics, the best epoch
 """
 
 from __future__ import annotations

@@ -192,5 +192,3 @@ def _check_selection(top_k_glosses: Any, splits: Any) -> None:
                 raise ManifestError(
                     f"unknown split {s!r} in splits, expected one of {list(SPLITS)}"
                 )
-
-

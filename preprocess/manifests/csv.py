@@ -175,5 +175,3 @@ def _resolve(base: str, raw: str, manifest: str, where: str) -> str:
             v.fail(manifest, where, "path", raw, f"a path inside the bucket {scheme}://{bucket}")
         return f"{scheme}://{bucket}/{joined}"
     return os.path.normpath(os.path.join(base, raw))
-
-

@@ -18,10 +18,9 @@ import posixpath
 import re
 import unicodedata
 
-from schemas.layout import join  # noqa: F401 - the readers join paths as v.join
-
 from preprocess import sampling
 from preprocess.manifests.base import MAX_FPS, MAX_INT, SPLITS, VIDEO_EXTENSIONS, ManifestError
+from schemas.layout import join  # noqa: F401 - the readers join paths as v.join
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +192,7 @@ def read_text(path: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise ManifestError(
-            f"{path}: not UTF-8 text (byte {e.start}: {data[e.start:e.start + 4]!r}), "
+            f"{path}: not UTF-8 text (byte {e.start}: {data[e.start : e.start + 4]!r}), "
             "expected a UTF-8 encoded manifest"
         ) from None
 

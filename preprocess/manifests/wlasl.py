@@ -25,7 +25,6 @@ once, extensions from VIDEO_EXTENSIONS compared in lower case (`.mp4` first when
 
 from __future__ import annotations
 
-
 from preprocess.manifests import validation as v
 from preprocess.manifests.base import Clip, Manifest, ManifestError
 

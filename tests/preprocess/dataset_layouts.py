@@ -213,8 +213,15 @@ def build_wlasl_raw(root: Path) -> Layout:
     expected["65001"] = by_stated_rate(swf, 1, -1, 25)
     drink = [
         _wlasl_instance("65002", "train", 1, -1, aslpro, "aslpro"),
-        _wlasl_instance("00201", "val", 1, 40, "https://www.youtube.com/watch?v=NoSuchVid01",
-                        "youtube", instance_id=1),  # fmt: skip
+        _wlasl_instance(
+            "00201",
+            "val",
+            1,
+            40,
+            "https://www.youtube.com/watch?v=NoSuchVid01",
+            "youtube",
+            instance_id=1,
+        ),  # fmt: skip
     ]
     expected["65002"] = Expected(error="no_video_stream")
     expected["00201"] = Expected(error="missing_file")

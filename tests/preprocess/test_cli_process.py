@@ -27,9 +27,7 @@ def test_misspelt_flag_exits_2_before_anything_runs(tmp_path):
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )  # fmt: skip
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        result.stderr.strip().splitlines()[0]
-    ], "one line"
+    assert result.stderr.strip().splitlines() == [result.stderr.strip().splitlines()[0]], "one line"
     assert "unknown flag --top_k_gloses=100 (did you mean --top_k_glosses?)" in result.stderr
     assert not out.exists()
 

@@ -130,7 +130,9 @@ def test_a_time_window_in_seconds_selects_by_display_time(video_corpus):
     # [0.2 s, 0.4 s) is exactly what 25-fps frame numbers 6..10 stand for.
     same = decoder.decode_clip(str(video.path), frame_start=6, frame_end=10, fps=Fraction(25))
     assert clip.frame_indices == same.frame_indices
-    inside = [i for i, t in enumerate(video.reference.times) if Fraction(1, 5) <= t < Fraction(2, 5)]
+    inside = [
+        i for i, t in enumerate(video.reference.times) if Fraction(1, 5) <= t < Fraction(2, 5)
+    ]
     assert (clip.first, clip.last) == (inside[0], inside[-1])
     assert_frame_exact(clip, video, sampling.sample_indices(inside[0], inside[-1], 20))
     with pytest.raises(ValueError, match="not both"):

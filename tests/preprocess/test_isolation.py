@@ -12,12 +12,12 @@ import pytest
 from preprocess import cli, decoder, manifests
 from preprocess.isolation import ClipLimits, IsolatedDecoder, check_declared_size
 from preprocess.sampling import Window
-
-WHOLE = Window.by_frames()
 from preprocess.synthetic import SyntheticConfig, make_dataset
 from schemas import dataset_info, features
 from schemas.features import ClipSchema
 from tests.preprocess.video_corpus import ffmpeg_exe
+
+WHOLE = Window.by_frames()
 
 POISON = "tests.preprocess.poison_decoders:decode_clip"
 SMALL = dict(num_frames=4, size=16)
@@ -162,9 +162,11 @@ def test_pipeline_survives_poison_videos_and_writes_every_good_clip_intact(video
 
     files = tf.io.gfile.glob(str(out / "*.tfrecord"))
     records = {}
-    for record in tf.data.TFRecordDataset(sorted(files)).map(
-        lambda r: schema.parse(r, float_frames=False)
-    ).as_numpy_iterator():
+    for record in (
+        tf.data.TFRecordDataset(sorted(files))
+        .map(lambda r: schema.parse(r, float_frames=False))
+        .as_numpy_iterator()
+    ):
         records[record[features.VIDEO_ID].decode()] = record
     assert sorted(records) == sorted(c.video_id for c in clips)
     for clip in clips:  # byte for byte the frames an in-process decode gives

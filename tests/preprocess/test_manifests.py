@@ -409,7 +409,7 @@ def test_csv_reads_columns_resolves_paths_and_numbers_labels_by_first_appearance
     text = (
         "path,label,split,frame_start,frame_end,video_id,fps,signer_id,instance_id,source,bbox\r\n"
         "v/a.mp4,hello,train,,,,,,,,\r\n"
-        "/abs/b.mov,book,val,3,9,vid_b,30000/1001,2,7,web,\"[1, 2, 30, 40]\"\r\n"
+        '/abs/b.mov,book,val,3,9,vid_b,30000/1001,2,7,web,"[1, 2, 30, 40]"\r\n'
         "\r\n"
         "gs://bucket/c.webm,hello,test,5,-1,,29.97,,,,\r\n"
         "v/a.mp4,hello,train,1,10,,,,,,\r\n"
@@ -551,10 +551,7 @@ H = "path,label,split,frame_start,frame_end,video_id,fps,signer_id,bbox\n"
             "line 3: field 'clip_id' is 'v1', expected a unique clip (the same clip is on line 2)",
         ),
         (
-            "path,label,frame_start,frame_end\n"
-            "a.mp4,b,1,5\n"
-            "\n"
-            "a.mp4,d,1,5\n",
+            "path,label,frame_start,frame_end\na.mp4,b,1,5\n\na.mp4,d,1,5\n",
             "line 4: field 'clip_id' is 'a.mp4#1-5', expected a unique clip (the same clip is on "
             "line 2)",
         ),
@@ -742,9 +739,10 @@ def test_csv_round_trip(rows):
             writer.writerow(["path", "label", "split", "frame_start", "frame_end", "fps"])
             for r in rows:
                 r["frame_end"] = min(r["frame_start"] + r["length"], 2**62)
-                writer.writerow([r[k] for k in ("path", "label", "split", "frame_start")] + [
-                    r["frame_end"], r["fps"]
-                ])
+                writer.writerow(
+                    [r[k] for k in ("path", "label", "split", "frame_start")]
+                    + [r["frame_end"], r["fps"]]
+                )
         m = read_manifest(path)
     glosses = list(dict.fromkeys(r["label"] for r in rows))
     assert list(m.glosses) == glosses
@@ -785,14 +783,17 @@ INSTANCES = st.fixed_dictionaries(
         "bbox": st.lists(st.integers(-1, 5), min_size=3, max_size=5) | JSON_VALUES,
     },
 )
-WLASL_DOCS = st.lists(
-    st.fixed_dictionaries(
-        {"gloss": st.sampled_from(["a", "b", "c", " d", ""]) | JSON_SCALARS},
-        optional={"instances": st.lists(INSTANCES | JSON_VALUES, max_size=3) | JSON_VALUES},
+WLASL_DOCS = (
+    st.lists(
+        st.fixed_dictionaries(
+            {"gloss": st.sampled_from(["a", "b", "c", " d", ""]) | JSON_SCALARS},
+            optional={"instances": st.lists(INSTANCES | JSON_VALUES, max_size=3) | JSON_VALUES},
+        )
+        | JSON_VALUES,
+        max_size=3,
     )
-    | JSON_VALUES,
-    max_size=3,
-) | JSON_VALUES
+    | JSON_VALUES
+)
 
 
 @hypothesis.settings(max_examples=150, deadline=None)
@@ -826,4 +827,3 @@ def test_module_import_does_not_import_tensorflow():
         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
     )
     assert out.stdout.strip() == "False"
-

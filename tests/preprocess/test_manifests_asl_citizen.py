@@ -67,16 +67,23 @@ def test_glosses_are_stripped_as_microsofts_reader_does(tmp_path):
 @pytest.mark.parametrize(
     "train, message",
     [
-        ("Participant,Video file,Gloss,ASL-LEX Code\nP1,a.mp4,A,X\n",
-         "line 1: header ['Participant', 'Video file', 'Gloss', 'ASL-LEX Code'], expected "
-         "'Participant ID,Video file,Gloss,ASL-LEX Code'"),
+        (
+            "Participant,Video file,Gloss,ASL-LEX Code\nP1,a.mp4,A,X\n",
+            "line 1: header ['Participant', 'Video file', 'Gloss', 'ASL-LEX Code'], expected "
+            "'Participant ID,Video file,Gloss,ASL-LEX Code'",
+        ),
         (HEADER + "P1,a.mp4,A\n", "line 2: has 3 cells, expected 4"),
-        (HEADER + "Q7,a.mp4,A,X\n", "line 2: field 'Participant ID' is 'Q7', expected a "
-         "participant id like 'P12'"),
+        (
+            HEADER + "Q7,a.mp4,A,X\n",
+            "line 2: field 'Participant ID' is 'Q7', expected a participant id like 'P12'",
+        ),
         (HEADER + "P1,,A,X\n", "line 2: field 'Video file' is '', expected a file name"),
         (HEADER + "P1,a.mp4, ,X\n", "line 2: field 'Gloss' is '', expected a non-empty gloss"),
-        (HEADER + "P1,a.mp4,A,X\nP2,a.mp4,B,X\n", "line 3: field 'Video file' is 'a.mp4', "
-         "expected a file used once (also train.csv: line 2)"),
+        (
+            HEADER + "P1,a.mp4,A,X\nP2,a.mp4,B,X\n",
+            "line 3: field 'Video file' is 'a.mp4', "
+            "expected a file used once (also train.csv: line 2)",
+        ),
         ("", "empty file"),
     ],
 )

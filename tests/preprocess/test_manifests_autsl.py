@@ -63,10 +63,14 @@ def test_same_english_name_twice_is_told_apart_by_the_turkish_one(tmp_path):
 @pytest.mark.parametrize(
     "classes, message",
     [
-        ("ClassId,EN,TR\n0,a,b\n", "line 1: header ['ClassId', 'EN', 'TR'], expected "
-         "'ClassId,TR,EN'"),
-        ("ClassId,TR,EN\n0,a,b\n0,c,d\n", "line 3: field 'ClassId' is '0', expected a class id "
-         "given once"),
+        (
+            "ClassId,EN,TR\n0,a,b\n",
+            "line 1: header ['ClassId', 'EN', 'TR'], expected 'ClassId,TR,EN'",
+        ),
+        (
+            "ClassId,TR,EN\n0,a,b\n0,c,d\n",
+            "line 3: field 'ClassId' is '0', expected a class id given once",
+        ),
         ("ClassId,TR,EN\n0,a,b\n2,c,d\n", "ClassId 1 is missing, expected the ids 0 … 1"),
         ("ClassId,TR,EN\nx,a,b\n", "line 2: field 'ClassId' is 'x', expected an integer"),
         ("ClassId,TR,EN\n0,a\n", "line 2: has 2 cells, expected 3"),
@@ -84,8 +88,11 @@ def test_bad_class_list(tmp_path, classes, message):
         ("signer1_sample1\n", "line 1: has 1 cells, expected 2"),
         ("signer1-sample1,0\n", "line 1: field 'sample' is 'signer1-sample1', expected a sample"),
         ("signer1_sample1,2\n", "line 1: field 'ClassId' is '2', expected a class id in [0, 1]"),
-        ("signer1_sample1,0\nsigner1_sample1,1\n", "line 2: field 'sample' is 'signer1_sample1'"
-         ", expected a sample once (also train_labels.csv: line 1)"),
+        (
+            "signer1_sample1,0\nsigner1_sample1,1\n",
+            "line 2: field 'sample' is 'signer1_sample1'"
+            ", expected a sample once (also train_labels.csv: line 1)",
+        ),
     ],
 )
 def test_bad_labels(tmp_path, text, message):

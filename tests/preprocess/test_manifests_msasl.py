@@ -71,18 +71,28 @@ def entry(**change):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"url": "https://vimeo.com/123"}, "field 'url' is 'https://vimeo.com/123', expected a "
-         "YouTube url with the video id after 'v=' or 'youtu.be/'"),
+        (
+            {"url": "https://vimeo.com/123"},
+            "field 'url' is 'https://vimeo.com/123', expected a "
+            "YouTube url with the video id after 'v=' or 'youtu.be/'",
+        ),
         ({"label": 2}, "field 'label' is 2, expected a class index in [0, 1]"),
-        ({"label": 1.0}, "field 'label' is 1.0 (a JSON number with a fraction or exponent), "
-         "expected a JSON integer"),
-        ({"start_time": -1}, "field 'start_time' is -1, expected a number of seconds >= 0 "
-         "with at most 18 digits"),
-        ({"end_time": 0.5}, "field 'end_time' is 0.5 (a JSON number with a fraction or exponent)"
-         ", expected a time after start_time (1/2)"),
+        (
+            {"label": 1.0},
+            "field 'label' is 1.0 (a JSON number with a fraction or exponent), "
+            "expected a JSON integer",
+        ),
+        (
+            {"start_time": -1},
+            "field 'start_time' is -1, expected a number of seconds >= 0 with at most 18 digits",
+        ),
+        (
+            {"end_time": 0.5},
+            "field 'end_time' is 0.5 (a JSON number with a fraction or exponent)"
+            ", expected a time after start_time (1/2)",
+        ),
         ({"end_time": "DROP"}, "field 'end_time' is missing or null"),
-        ({"fps": 0}, "field 'fps' is 0, expected a number in (0, 1000] with at most 18 "
-         "digits"),
+        ({"fps": 0}, "field 'fps' is 0, expected a number in (0, 1000] with at most 18 digits"),
         ({"signer_id": "x"}, "field 'signer_id' is 'x', expected a JSON integer"),
     ],
 )

@@ -1,4 +1,4 @@
-"""The Beam job end to end on real videos: shards, dataset.json, errors.jsonl, determinism, refusals."""
+"""The Beam job end to end on real videos: shards, dataset.json, errors, determinism, refusals."""
 
 import hashlib
 import json
@@ -7,13 +7,12 @@ import subprocess
 import sys
 import tarfile
 
+import apache_beam as beam
 import numpy as np
 import pytest
 import tensorflow as tf
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
-
-import apache_beam as beam
 
 from preprocess import cli, manifests, pipeline
 from preprocess.synthetic import SyntheticConfig, make_dataset
@@ -54,7 +53,9 @@ def _run(manifest, video_dir, out, *extra):
 
 
 def _read_split(out, split, schema, compression=""):
-    files = sorted(tf.io.gfile.glob(os.path.join(out, dataset_info.shard_pattern(split, compression))))
+    files = sorted(
+        tf.io.gfile.glob(os.path.join(out, dataset_info.shard_pattern(split, compression)))
+    )
     ds = tf.data.TFRecordDataset(files, compression_type=compression).map(
         lambda r: schema.parse(r, float_frames=False)
     )
@@ -92,7 +93,11 @@ def test_writes_every_good_clip_and_records_every_bad_one(dataset, tmp_path):
 
     rows = [json.loads(line) for line in (out / "errors.jsonl").read_text().splitlines()]
     reasons = {row["video_id"]: row["reason"] for row in rows}
-    assert reasons == {"broken": reasons["broken"], "empty": "empty_file", "missing": "missing_file"}
+    assert reasons == {
+        "broken": reasons["broken"],
+        "empty": "empty_file",
+        "missing": "missing_file",
+    }
     assert reasons["broken"] in ("not_a_video", "decode_failed", "truncated")
     assert all(row["path"] and row["clip_id"] and row["detail"] for row in rows)
 
@@ -123,8 +128,14 @@ def test_same_input_gives_byte_identical_shards(dataset, tmp_path, encoding, com
     runs = []
     for name in ("a", "b"):
         out = tmp_path / name
-        _run(manifest, video_dir, out, f"--frame_encoding={encoding}",
-             f"--compression={compression}", "--num_shards=2")
+        _run(
+            manifest,
+            video_dir,
+            out,
+            f"--frame_encoding={encoding}",
+            f"--compression={compression}",
+            "--num_shards=2",
+        )
         runs.append(_digest(out))
     assert runs[0] == runs[1]
     suffix = ".tfrecord.gz" if compression == "gzip" else ".tfrecord"
@@ -176,7 +187,10 @@ def test_bad_manifest_fails_before_any_output(tmp_path):
     out = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "-m", "preprocess", f"--manifest={manifest}", f"--output_dir={out}"],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "clips.csv" in result.stderr and "frame_start" in result.stderr
@@ -209,7 +223,12 @@ def test_decode_clips_transform_routes_failures(dataset, tmp_path):
         )
         assert_that(
             result.failed
-            | beam.Map(lambda kv: (kv[1]["video_id"], kv[1]["reason"] if kv[1]["video_id"] != "broken" else "?")),
+            | beam.Map(
+                lambda kv: (
+                    kv[1]["video_id"],
+                    kv[1]["reason"] if kv[1]["video_id"] != "broken" else "?",
+                )
+            ),
             equal_to([("broken", "?"), ("empty", "empty_file"), ("missing", "missing_file")]),
             label="failed",
         )
@@ -271,7 +290,10 @@ def test_portable_runner_job_api_path_writes_the_same_shards(dataset, tmp_path):
 def test_sdist_ships_the_three_packages(tmp_path):
     subprocess.run(
         [sys.executable, "setup.py", "-q", "sdist", "--dist-dir", str(tmp_path)],
-        cwd=REPO, check=True, capture_output=True, timeout=300,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     (sdist,) = tmp_path.glob("aslvid2gloss-*.tar.gz")
     with tarfile.open(sdist) as tar:

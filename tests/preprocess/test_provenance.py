@@ -48,9 +48,7 @@ def _records(out):
         pattern = os.path.join(out, dataset_info.shard_pattern(split))
         for f in sorted(tf.io.gfile.glob(pattern)):
             for r in tf.data.TFRecordDataset(f).map(lambda r: SCHEMA.parse(r, float_frames=False)):
-                records[r[features.CLIP_ID].numpy().decode()] = {
-                    k: v.numpy() for k, v in r.items()
-                }
+                records[r[features.CLIP_ID].numpy().decode()] = {k: v.numpy() for k, v in r.items()}
     return records
 
 

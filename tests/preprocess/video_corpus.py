@@ -15,8 +15,9 @@ import numpy as np
 # The displayed picture is a grid of GRID_ROWS x GRID_COLS flat black/white blocks. Corners are a
 # fixed orientation marker (only the top-left one is white), so a frame shown rotated or mirrored
 # reads as invalid instead of as some other index. The other blocks hold DATA_BITS bits of the frame
-# index, each followed by its complement: big flat blocks survive lossy codecs and a squash to 150x150, and the
-# complement pairs catch a frame that is a blend of two frames or damaged by the codec.
+# index, each followed by its complement: big flat blocks survive lossy codecs and a squash to
+# 150x150, and the complement pairs catch a frame that is a blend of two frames or damaged by the
+# codec.
 GRID_ROWS = 4
 GRID_COLS = 6
 _CORNERS = ((0, 0), (0, GRID_COLS - 1), (GRID_ROWS - 1, 0), (GRID_ROWS - 1, GRID_COLS - 1))
@@ -128,7 +129,7 @@ MJPEG = ("-c:v", "mjpeg", "-q:v", "2", "-pix_fmt", "yuvj420p")
 FLV1 = ("-c:v", "flv", "-q:v", "2")
 
 # Irregular frame durations of 40, 40 and 60 ms: t_n = (40 n + 20 floor(n / 3)) ms. Frames land
-# exactly on some 25-fps window boundaries (40 ms steps), where the time rule is easiest to get wrong.
+# exactly on some 25-fps window boundaries (40 ms steps), where the time rule errs most easily.
 # In units of the 1/1000 time base set before it: integers, so exact.
 VFR_SETPTS = "N*40+floor(N/3)*20"
 

@@ -119,7 +119,9 @@ def test_describe_keeps_the_cause():
         "truncated)"
     )
     assert console.translate_verbosity(["--verbosity=debug", "-v=info", "--x=debug"]) == [
-        "--verbosity=1", "-v=0", "--x=debug"
+        "--verbosity=1",
+        "-v=0",
+        "--x=debug",
     ]
 
 

@@ -21,10 +21,23 @@ def test_same_seed_same_first_epoch_loss(tmp_path, data_dir):
     runs = {"a": 7, "b": 7, "other_seed": 8}
     procs = {
         name: subprocess.Popen(
-            [PYTHON, "-m", "training", f"--tfrecord_glob={data_dir}/train-*",
-             f"--model_dir={tmp_path / name}", "--batch_size=4", "--epochs=1",
-             "--steps_per_epoch=4", "--verbose=0", "--deterministic", f"--seed={seed}"],
-            cwd=REPO, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                PYTHON,
+                "-m",
+                "training",
+                f"--tfrecord_glob={data_dir}/train-*",
+                f"--model_dir={tmp_path / name}",
+                "--batch_size=4",
+                "--epochs=1",
+                "--steps_per_epoch=4",
+                "--verbose=0",
+                "--deterministic",
+                f"--seed={seed}",
+            ],
+            cwd=REPO,
+            env=subprocess_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )  # fmt: skip
         for name, seed in runs.items()
     }

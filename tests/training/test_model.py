@@ -44,18 +44,18 @@ def test_block_output_shapes_at_20x150():
 
 def test_layers_are_configured_as_published():
     model = build_model(5)
-    lstms = [l for l in model.layers if isinstance(l, keras.layers.ConvLSTM2D)]
-    assert [l.filters for l in lstms] == [4, 8, 14, 16]
+    lstms = [x for x in model.layers if isinstance(x, keras.layers.ConvLSTM2D)]
+    assert [x.filters for x in lstms] == [4, 8, 14, 16]
     for layer in lstms:
         assert layer.kernel_size == (3, 3)
         assert layer.padding == "valid"
         assert layer.return_sequences
         assert layer.recurrent_dropout == pytest.approx(0.2)
         assert layer.activation.__name__ == "tanh"
-    pools = [l for l in model.layers if isinstance(l, keras.layers.MaxPooling3D)]
-    assert [l.pool_size for l in pools] == [(1, 2, 2)] * 4
-    drops = [l for l in model.layers if isinstance(l, keras.layers.TimeDistributed)]
-    assert [l.layer.rate for l in drops] == pytest.approx([0.2] * 3)
+    pools = [x for x in model.layers if isinstance(x, keras.layers.MaxPooling3D)]
+    assert [x.pool_size for x in pools] == [(1, 2, 2)] * 4
+    drops = [x for x in model.layers if isinstance(x, keras.layers.TimeDistributed)]
+    assert [x.layer.rate for x in drops] == pytest.approx([0.2] * 3)
     assert model.layers[-1].activation is keras.activations.softmax
 
 

@@ -1,4 +1,4 @@
-"""--mixed_precision and --jit_compile train for real on CPU and leave a usable float32-output model."""
+"""--mixed_precision and --jit_compile train for real on CPU and leave a float32-output model."""
 
 import json
 import os

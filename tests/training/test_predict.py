@@ -14,9 +14,9 @@ from preprocess import cli, manifests
 from preprocess.synthetic import SyntheticConfig, make_dataset
 from schemas import features
 from schemas.dataset_info import read_dataset_info
+from tests.training.conftest import PYTHON, REPO, subprocess_env
 from training import input_pipeline, predict, run_folder
 from training.model import build_model
-from tests.training.conftest import PYTHON, REPO, subprocess_env
 
 NUM_FRAMES = 4
 SIZE = 48

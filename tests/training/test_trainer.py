@@ -50,8 +50,12 @@ def smoke_run(tmp_path_factory, data_dir):
     model_dir = str(tmp_path_factory.mktemp("run"))
     run(
         train_command(
-            data_dir, model_dir, f"--val_tfrecord_glob={data_dir}/val-*", "--epochs=2",
-            "--steps_per_epoch=3", "--checkpoint_every_steps=2",
+            data_dir,
+            model_dir,
+            f"--val_tfrecord_glob={data_dir}/val-*",
+            "--epochs=2",
+            "--steps_per_epoch=3",
+            "--checkpoint_every_steps=2",
         )  # fmt: skip
     )
     return model_dir

@@ -67,7 +67,8 @@ def test_multi_worker_without_a_cluster_trains_on_this_machine(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", json.dumps(one))
     assert not isinstance(make_strategy("multi_worker"), multi_worker)
     for bad, message in [("{oops", "not JSON"), ('{"cluster": {}}', "'cluster' and 'task'"),
-                         ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}',
+                         ('{"cluster": {"worker": ["a:1"]}, '
+                          '"task": {"type": "worker", "index": 3}}',
                           "not one of the cluster")]:  # fmt: skip
         with pytest.raises(ValueError, match=f"TF_CONFIG.*{message}|{message}"):
             count_workers(bad)

@@ -58,8 +58,7 @@ def main(argv):
             float(np.max(np.abs(a - b))) for a, b in zip(plain.get_weights(), xla.get_weights())
         ),
         "max_weight_change": max(
-            float(np.max(np.abs(a - b)))
-            for a, b in zip(plain.get_weights(), initial)
+            float(np.max(np.abs(a - b))) for a, b in zip(plain.get_weights(), initial)
         ),
     }
     with open(FLAGS.out, "w") as f:
