@@ -1,5 +1,6 @@
 """Byte-identical output across processes: two separate runs of `python -m preprocess` with
-different hash seeds and worker processes write the same shards and the same reports."""
+different hash seeds write the same shards and the same reports (several worker processes
+against one: tests/preprocess/test_pipeline.py)."""
 
 import hashlib
 import os
@@ -34,8 +35,8 @@ def test_two_processes_with_other_hash_seeds_write_identical_bytes(tmp_path):
         done = subprocess.run(
             [sys.executable, "-m", "preprocess", f"--manifest={manifest}",
              f"--video_dir={tmp_path / 'data' / 'videos'}", f"--output_dir={out}",
-             "--num_frames=4", "--size=32", "--direct_running_mode=multi_processing",
-             "--direct_num_workers=2"],
+             "--num_frames=4", "--size=32", "--direct_running_mode=in_memory",
+             "--direct_num_workers=1"],
             env=env, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
