@@ -73,7 +73,7 @@ def test_preprocess(tmp_path, capsys):
 @pytest.mark.slow
 def test_input(tmp_path, capsys):
     result, _ = _run("input", tmp_path, capsys)
-    assert result["data"]["clip"]["num_frames"] == 4 and result["data"]["clip"]["size"] == 46
+    assert result["data"]["clip"]["num_frames"] == 2 and result["data"]["clip"]["size"] == 46
     assert len(result["rounds"]) == result["config"]["repeats"]
     assert _positive(result["throughput"].values())
     assert result["ratios"]["input pipeline / trainer consumption"]["target"] == 20

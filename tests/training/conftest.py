@@ -34,3 +34,17 @@ def data_dir(tmp_path_factory):
     write_shards(folder, num_examples=24, num_labels=3, split="train", num_shards=2, seed=0)
     write_shards(folder, num_examples=9, num_labels=3, split="val", num_shards=1, seed=1)
     return folder
+
+
+@pytest.fixture(scope="session")
+def two_frame_data_dir(tmp_path_factory):
+    """train (12 clips, 2 shards) of 3 classes, 2 frames of 46x46: for the XLA tests.
+
+    XLA unrolls the ConvLSTM2D time loop, so its CPU compile time grows with the frames (about
+    47 s at 4 frames, 26 s at 2 for test_replica_jit's step). Two frames still run the recurrence
+    (the second step reads the first one's state); 46 is the smallest side the model takes.
+    """
+    folder = str(tmp_path_factory.mktemp("data_two_frames"))
+    write_shards(folder, num_examples=12, num_labels=3, split="train", num_shards=2, num_frames=2,
+                 size=46, seed=2)  # fmt: skip
+    return folder

@@ -21,10 +21,11 @@ def test_without_a_mirrored_strategy_keras_own_xla_step_is_kept():
 
 
 @pytest.mark.slow
-def test_jit_compile_under_mirrored_strategy_gives_the_plain_step(tmp_path, data_dir):
+def test_jit_compile_under_mirrored_strategy_gives_the_plain_step(tmp_path, two_frame_data_dir):
     out = tmp_path / "xla.json"
     done = subprocess.run(
-        [PYTHON, "-m", "tests.training.xla_driver", f"--glob={data_dir}/train-*", f"--out={out}"],
+        [PYTHON, "-m", "tests.training.xla_driver", f"--glob={two_frame_data_dir}/train-*",
+         f"--out={out}"],
         cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
