@@ -58,6 +58,10 @@ class PreprocessConfig:
     num_shards: int = 0  # per split; 0 chooses from the data size
     limits: ClipLimits = ClipLimits()  # per clip: time, memory, declared length
     decoder_threads: int = 0  # FFmpeg threads per clip; 0 = one per core
+    # Encode the frames in the decoding process (only the record's bytes cross its pipe). Its
+    # TensorFlow start-up (seconds, once per decoding process) pays off on real corpora, not on
+    # a job of a few dozen clips: the launcher turns it on from the job's size (preprocess.cli).
+    encode_in_decoder: bool = True
 
     def __post_init__(self):
         if self.compression not in info_files.COMPRESSIONS:
@@ -173,7 +177,9 @@ class DecodeClipFn(beam.DoFn):
         output_dir: str,
         limits: ClipLimits = ClipLimits(),
         threads: int = 0,
+        encode_in_decoder: bool = True,
     ):
+        self._encode_in_decoder = encode_in_decoder
         self._decoder_name = decoder
         self._threads = threads
         self._output_dir = output_dir
@@ -187,7 +193,9 @@ class DecodeClipFn(beam.DoFn):
         # Imported here so that a worker loads the decoder once; its child starts on first use.
         from preprocess import decoder, isolation
 
-        self._isolated = isolation.IsolatedDecoder(self._decoder_name, self._limits, encodes=True)
+        self._isolated = isolation.IsolatedDecoder(
+            self._decoder_name, self._limits, encodes=self._encode_in_decoder
+        )
         self._decode_error = decoder.DecodeError
         import tensorflow as tf
 
@@ -228,7 +236,8 @@ class DecodeClipFn(beam.DoFn):
         ]
         path = wanted[0][1].path
         try:
-            results = self._isolated.decode_many(path, batch, encode_with=self._schema)
+            encode_with = self._schema if self._encode_in_decoder else None
+            results = self._isolated.decode_many(path, batch, encode_with=encode_with)
         except Exception as e:  # noqa: BLE001 - a decoder bug must cost its clips, and say so
             logging.exception("unexpected error decoding %s", path)
             results = [e] * len(wanted)
@@ -346,6 +355,7 @@ class DecodeClips(beam.PTransform):
                     self._config.output_dir,
                     self._config.limits,
                     self._config.decoder_threads,
+                    self._config.encode_in_decoder,
                 )
             ).with_outputs(DecodeClipFn.FAILED, main="clips")
         )

@@ -373,3 +373,23 @@ def test_decoder_threads_split_the_cores_between_local_workers():
     many = cli.beam_options([f"--direct_num_workers={cores}"])
     assert cli.decoder_threads(many) == 1
     assert cli.decoder_threads(cli.beam_options(["--runner=DataflowRunner"])) == 1
+
+
+def test_frames_encoded_in_the_decoding_process_give_the_same_shards(dataset, tmp_path):
+    """Encoding in the isolated decoder (large jobs) or in the worker (small ones): same bytes."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    manifest, video_dir = dataset
+    clips = [c for c in manifests.read_manifest(manifest, video_dir).clips if c.split == "train"]
+    digests = []
+    for encode_in_decoder in (True, False):
+        out = tmp_path / f"encode_in_decoder_{encode_in_decoder}"
+        config = pipeline.PreprocessConfig(
+            output_dir=str(out),
+            schema=ClipSchema(num_frames=4, size=16),
+            encode_in_decoder=encode_in_decoder,
+        )
+        with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+            pipeline.build_pipeline(p, clips, config, num_labels=3)
+        digests.append(_digest(out))
+    assert digests[0] == digests[1] and any(".tfrecord" in name for name in digests[0])
