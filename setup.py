@@ -22,6 +22,7 @@ REQUIRED = [
 EXTRAS = {
     "dev": [
         "pytest==9.2.0",
+        "pytest-xdist==3.8.0",  # make test runs the suite on every core
         "hypothesis==6.170.17",
         "imageio-ffmpeg==0.8.1",  # an ffmpeg CLI to write and check the test corpus
         "ruff==0.17.6",  # lint and format (make test runs it first)

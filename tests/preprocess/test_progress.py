@@ -28,7 +28,8 @@ def test_reader_counts_each_clip_once_and_failures_by_reason(tmp_path):
     assert progress.failures_text(reader.failures) == "2 failed (missing_file=1, timeout=1)"
 
 
-def test_terminal_gets_a_redrawn_line(tmp_path):
+def test_terminal_gets_a_redrawn_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # the line's width must not depend on where pytest runs
     path = tmp_path / "progress.log"
     out = io.StringIO()
     display = progress.ProgressDisplay(
