@@ -213,8 +213,8 @@ def _define_epoch_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_integer(
         "shuffle_buffer",
         d.shuffle_buffer,
-        "Records in the shuffle buffer (serialized clips, JPEG frames: ~10-100 KB each); "
-        "0 = no shuffling.",
+        "Records shuffled together, in blocks of this many after the shard order is shuffled "
+        "(held in memory: serialized clips of ~10-100 KB each); 0 = no shuffling.",
         lower_bound=0,
         flag_values=fv,
     )

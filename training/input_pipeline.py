@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import posixpath
+import random
 import re
 
 import tensorflow as tf
@@ -314,31 +315,56 @@ def make_dataset(
     files, limits, shard_records = _files_of_pipeline(
         files, record_limits, num_pipelines, pipeline_id
     )
-    ds = tf.data.Dataset.from_tensor_slices((files, tf.constant(limits, tf.int64)))
-    if training and shuffle_buffer:
-        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.interleave(
-        # The shard's path travels with each record so a bad label can be reported by file.
-        lambda path, limit: (
-            tf.data.TFRecordDataset(path, compression_type=info.compression)
-            .take(limit)
-            .map(lambda record: (record, path))
-        ),
-        cycle_length=min(16, len(files)),
-        num_parallel_calls=AUTOTUNE,
-        # Deterministic, so --seed reproduces the order; interleave prefetches per file anyway.
-        deterministic=True,
-    )
-    if shard_records:
-        ds = ds.shard(num_pipelines, pipeline_id)
+    file_list = tf.data.Dataset.from_tensor_slices((files, tf.constant(limits, tf.int64)))
+
+    def read(file_ds: tf.data.Dataset) -> tf.data.Dataset:
+        ds = file_ds.interleave(
+            # The shard's path travels with each record so a bad label can be reported by file.
+            lambda path, limit: (
+                tf.data.TFRecordDataset(path, compression_type=info.compression)
+                .take(limit)
+                .map(lambda record: (record, path))
+            ),
+            cycle_length=min(16, len(files)),
+            num_parallel_calls=AUTOTUNE,
+            # Deterministic, so --seed reproduces the order; interleave prefetches per file.
+            deterministic=True,
+        )
+        return ds.shard(num_pipelines, pipeline_id) if shard_records else ds
+
+    # Serialized records are JPEG-compressed and small; decoded clips would be ~15x bigger.
+    cached = None
     if cache:
-        # Serialized records are JPEG-compressed and small; decoded clips would be ~15x bigger.
-        ds = ds.cache("" if cache == "memory" else f"{cache}-{pipeline_id}")
-    if training:
-        if shuffle_buffer:
-            # Shuffle before repeat: each epoch is a full permutation, reshuffled every epoch.
-            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        ds = ds.repeat()
+        cached = read(file_list).cache("" if cache == "memory" else f"{cache}-{pipeline_id}")
+    if not training:
+        ds = cached if cached is not None else read(file_list)
+    elif shuffle_buffer:
+        # Every epoch's order is a function of (seed, epoch) alone, drawn with stateless ops.
+        # Not shuffle(reshuffle_each_iteration=True).repeat(): its per-epoch seeds come from a
+        # generator that every iterator of the dataset shares, so where more than one was
+        # opened the order depended on thread timing (same seed, different losses). Nor a
+        # shuffle op seeded per epoch: TensorFlow fails on a tensor seed when the global seed
+        # is 0 (--seed's default). An epoch is never empty: the trainer refuses a batch larger
+        # than the training split.
+        base_seed = tf.constant(random.randrange(2**31) if seed is None else seed, tf.int64)
+        file_paths = tf.constant(files)
+        file_limits = tf.constant(limits, tf.int64)
+
+        def epoch_files(epoch):
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(len(files)), seed=tf.stack([base_seed, 2 * epoch])
+            )
+            return tf.data.Dataset.from_tensor_slices(
+                (tf.gather(file_paths, order), tf.gather(file_limits, order))
+            )
+
+        def one_epoch(epoch):
+            records = cached if cached is not None else read(epoch_files(epoch))
+            return shuffle_blocks(records, shuffle_buffer, tf.stack([base_seed, 2 * epoch + 1]))
+
+        ds = tf.data.Dataset.counter().flat_map(one_epoch)
+    else:
+        ds = (cached if cached is not None else read(file_list)).repeat()
 
     parse = _parse_checking_labels(info)
     ds = ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
@@ -354,6 +380,22 @@ def make_dataset(
     # uint8 all the way: the model scales the frames itself (its Rescaling input layer).
     ds = ds.batch(batch_size, drop_remainder=training)
     return ds.prefetch(AUTOTUNE)
+
+
+def shuffle_blocks(records: tf.data.Dataset, block: int, seed: tf.Tensor) -> tf.data.Dataset:
+    """Records shuffled within consecutive blocks of `block`, each block by its own stateless
+    seed (`seed` and the block's number): memory of one block, like a shuffle buffer of that
+    size, and the same order from any iterator. The file order is shuffled too (make_dataset),
+    so a block mixes records of the files being interleaved."""
+
+    def shuffle(number, block_records):
+        count = tf.shape(block_records[0])[0]
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(count), seed=tf.stack([seed[0], seed[1] * 2**32 + number])
+        )
+        return tuple(tf.gather(part, order) for part in block_records)
+
+    return records.batch(block).enumerate().map(shuffle).unbatch()
 
 
 def _files_of_pipeline(files, record_limits, num_pipelines: int, pipeline_id: int):

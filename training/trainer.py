@@ -98,8 +98,8 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy) -> dict:
             "or a new --model_dir"
         )
 
-    # ---- data (a resumed run reshuffles with another seed: it does not replay the first batches)
-    train_data, val_data = make_inputs(config, strategy, data, seed=config.seed + step)
+    # ---- data
+    train_data, val_data = make_inputs(config, strategy, data)
     per_replica_batch = check_global_batch(config.batch_size, strategy)
     keras_multi_worker.prepare_model(
         model, strategy, input_pipeline.batch_spec(info, per_replica_batch)
@@ -176,17 +176,20 @@ def distributed_train_data(
     return strategy.distribute_datasets_from_function(make)
 
 
-def make_inputs(config: TrainConfig, strategy, data: TrainData, seed: int):
-    """(distributed training batches, validation batches or None)."""
-    train_data = distributed_train_data(
-        strategy,
-        data.source,
-        config.batch_size,
-        config.shuffle_buffer,
-        seed,
-        config.cache,
-        augment=make_augment_fn(config.augment),  # training only: never validation
-    )
+def make_inputs(config: TrainConfig, strategy, data: TrainData):
+    """(a function seed -> distributed training batches, validation batches or None)."""
+
+    def train_data(seed: int) -> tf.distribute.DistributedDataset:
+        return distributed_train_data(
+            strategy,
+            data.source,
+            config.batch_size,
+            config.shuffle_buffer,
+            seed,
+            config.cache,
+            augment=make_augment_fn(config.augment),  # training only: never validation
+        )
+
     if data.val_source is None:
         return train_data, None
     # Validation goes to Keras undistributed, at the global batch: Keras splits each batch over
@@ -246,7 +249,11 @@ def fit_plan(step: int, steps_per_epoch: int, epochs: int) -> list[tuple[int, in
 
 
 def fit(model, config, strategy, data: TrainData, train_data, val_data, callbacks, state) -> dict:
-    """Runs the fit calls of `fit_plan`; returns the last epoch's logs ({}: nothing to train)."""
+    """Runs the fit calls of `fit_plan`; returns the last epoch's logs ({}: nothing to train).
+
+    `train_data(seed)` gives each fit call its own input: the seed is --seed plus the global step
+    the call starts at, so a resumed run does not replay the batches of the run's first epoch.
+    """
     steps_per_epoch = data.steps_per_epoch
     epochs_done, best_epoch = state.step // steps_per_epoch, int(state.best_epoch.numpy())
     if callbacks_lib.stop_early(epochs_done, best_epoch, config.early_stopping_patience):
@@ -266,7 +273,7 @@ def fit(model, config, strategy, data: TrainData, train_data, val_data, callback
         with input_pipeline.readable_input_errors(files, data.source.info.compression):
             with strategy.scope():  # see keras_multi_worker.prepare_model
                 history = model.fit(
-                    train_data,
+                    train_data(config.seed + state.step),
                     epochs=end_epoch,
                     initial_epoch=first_epoch,
                     steps_per_epoch=steps,
