@@ -564,11 +564,7 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
     )
     options = _pipeline_options(args, beam_args, len(manifest.clips))
     config = dataclasses.replace(
-        config,
-        decoder_threads=args.decoder_threads or decoder_threads(options),
-        # The same size rule as the local mode: a small job would spend longer loading
-        # TensorFlow into each decoding process than it saves on the pipe.
-        encode_in_decoder=len(manifest.clips) >= IN_MEMORY_MAX_CLIPS,
+        config, decoder_threads=args.decoder_threads or decoder_threads(options)
     )
     for line in _describe(args.manifest, manifest, options, args.output_dir):
         _say(console_out, line)

@@ -139,7 +139,7 @@ class IsolatedDecoder:
 
     def __init__(self, decoder_name: str, limits: ClipLimits, encodes: bool = False):
         """encodes: the child will be asked to encode frames (decode_many's encode_with), so it
-        loads TensorFlow when it starts, before any clip's time limit runs."""
+        loads the encoder when it starts, before any clip's time limit runs."""
         self._decoder_name = decoder_name
         self._limits = limits
         self._encodes = encodes
@@ -157,8 +157,9 @@ class IsolatedDecoder:
 
         Each clip keeps its own time budget (the limit is timeout_s per clip of the batch); a
         crash or timeout is every clip's, since they share the video that caused it.
-        encode_with: a schemas.features.ClipSchema; the child then encodes the frames itself
-        (DecodedClip.encoded) and sends back the record's bytes instead of raw pixels.
+        encode_with: a schemas.features.ClipSchema whose encodes_without_tensorflow holds; the
+        child then encodes the frames itself (DecodedClip.encoded) and sends back the encoded
+        frames instead of raw pixels.
         """
         from preprocess.decoder import DecodeError
 
@@ -170,7 +171,7 @@ class IsolatedDecoder:
             # The child died between videos (not on this one): start a fresh one and go on.
             self._kill()
             self._send(message)
-        # From here: a child's start-up (TensorFlow's import, for encoding) is no clip's time.
+        # From here: a child's start-up (Python, FFmpeg, the encoder) is no clip's time.
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             reply = self._receive(deadline)
@@ -225,7 +226,7 @@ class IsolatedDecoder:
         )
         self._send_raw((self._decoder_name, self._limits, self._encodes))
         try:
-            # Start-up (Python, FFmpeg, TensorFlow for encoding) is no clip's time: wait for it.
+            # Start-up (Python, FFmpeg, the encoder) is no clip's time: wait for it.
             ready = self._receive(time.monotonic() + _STARTUP_TIMEOUT_S)
         except (TimeoutError, EOFError):
             ready = None
@@ -345,7 +346,7 @@ def _serve(parent: int) -> None:
 
     decode = resolve_decoder(decoder_name)
     if encodes:
-        # TensorFlow's import and its first op take seconds: before any clip's time runs.
+        # Load the encoder (Pillow's JPEG, no TensorFlow) before any clip's time runs.
         import numpy as np
 
         from schemas.features import ClipSchema
@@ -362,7 +363,7 @@ def _serve(parent: int) -> None:
         except MemoryError as e:
             answers = [("error", "too_large", f"out of memory decoding it ({e or 'MemoryError'}), "
                         f"over --clip_memory_mb={limits.memory_mb}", {})] * len(batch)  # fmt: skip
-        _limit_address_space(0)  # encoding (and TensorFlow's import, once) is not the video's
+        _limit_address_space(0)  # encoding is not the video's
         if schema is not None:
             answers = [_encoded(path, answer, schema) for answer in answers]
         reply(answers)

@@ -58,9 +58,8 @@ class PreprocessConfig:
     num_shards: int = 0  # per split; 0 chooses from the data size
     limits: ClipLimits = ClipLimits()  # per clip: time, memory, declared length
     decoder_threads: int = 0  # FFmpeg threads per clip; 0 = one per core
-    # Encode the frames in the decoding process (only the record's bytes cross its pipe). Its
-    # TensorFlow start-up (seconds, once per decoding process) pays off on real corpora, not on
-    # a job of a few dozen clips: the launcher turns it on from the job's size (preprocess.cli).
+    # Encode the frames in the decoding process (a tenth of the bytes cross its pipe); PNG,
+    # which needs TensorFlow, is always encoded by the worker (schemas/jpeg.py says why).
     encode_in_decoder: bool = True
 
     def __post_init__(self):
@@ -179,7 +178,7 @@ class DecodeClipFn(beam.DoFn):
         threads: int = 0,
         encode_in_decoder: bool = True,
     ):
-        self._encode_in_decoder = encode_in_decoder
+        self._encode_in_decoder = encode_in_decoder and schema.encodes_without_tensorflow
         self._decoder_name = decoder
         self._threads = threads
         self._output_dir = output_dir

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from schemas import jpeg
 from schemas.lazy_tf import tensorflow as tf
 
 # Bumped whenever a key, dtype or meaning changes; written to dataset.json and checked on read.
@@ -124,6 +125,12 @@ class ClipSchema:
         self._check_frames(frames)
         return self._encode_frames(frames)
 
+    @property
+    def encodes_without_tensorflow(self) -> bool:
+        """Whether encode_frames runs without TensorFlow (JPEG through Pillow, raw bytes); PNG
+        needs it, and a decoding process never loads it (schemas/jpeg.py says why)."""
+        return self.frame_encoding != "png"
+
     def encode_record(self, encoded_frames: list[bytes], meta: ClipMeta) -> bytes:
         """Serialized `tf.train.Example` from frames already encoded by `encode_frames`."""
         expected = 1 if self.frame_encoding == "raw" else self.num_frames
@@ -166,9 +173,7 @@ class ClipSchema:
             return [np.ascontiguousarray(frames).tobytes()]
         if self.frame_encoding == "png":
             return [tf.io.encode_png(f).numpy() for f in frames]
-        return [
-            tf.io.encode_jpeg(f, quality=self.jpeg_quality, format="rgb").numpy() for f in frames
-        ]
+        return [jpeg.encode_jpeg(f, self.jpeg_quality) for f in frames]
 
     # ----------------------------------------------------------------- parse
     def parse_spec(self) -> dict[str, tf.io.FixedLenFeature]:
