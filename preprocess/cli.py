@@ -55,12 +55,12 @@ LOCAL_RUNNERS = ("DirectRunner", "direct", "SwitchingDirectRunner", "FnApiRunner
 # Bounds that catch typos (an extra zero) before they cost hours: 20 frames of 150 px is usual.
 MAX_NUM_FRAMES = 1000
 MAX_SIZE = 4096
-# Below this many clips a local run decodes in one process (--direct_running_mode=in_memory):
-# starting a worker process per core (each importing TensorFlow) costs more than it saves.
-# Measured on 2 cores: 18 clips 9.7 s in one process vs 23.0 s with 2 workers, 120 clips (the
-# demo) 17.1 s vs 39.7 s; at steady state 2 workers decode 71 clips/s vs 46 for one
-# (BENCHMARKS.md), so the worker start-up (~13 s) pays off after roughly 500 to 1,000 clips.
-IN_MEMORY_MAX_CLIPS = 500
+# A local run is one process with a worker thread per core (--direct_running_mode=
+# multi_threading): the CPU work of a clip (decoding, JPEG encoding) happens in its worker's
+# isolated decoding process, outside the GIL, so threads keep every core busy without starting
+# a worker process (and TensorFlow) per core. Measured on 2 cores, 504 clips: 17.7 s vs 24.3 s
+# with multi_processing, 6 clips: 5.8 s vs 12.7 s, same bytes (BENCHMARKS.md).
+LOCAL_RUNNING_MODE = "multi_threading"
 BEAM_OPTIONS_URL = (
     "https://beam.apache.org/releases/pydoc/current/apache_beam.options.pipeline_options.html"
 )
@@ -137,9 +137,9 @@ def make_parser() -> argparse.ArgumentParser:
         prog="python -m preprocess",
         description="Decode sign-language clips into sharded TFRecords (Apache Beam).",
         epilog="Any other --flag must be an Apache Beam pipeline option and goes to Beam:\n"
-        "  --runner (default: a local run, offline), --direct_running_mode (default: in_memory\n"
-        f"  under {IN_MEMORY_MAX_CLIPS} clips, else multi_processing), --direct_num_workers "
-        "(default: 1 in_memory,\n  else one per core), --project, --region, --temp_location, "
+        "  --runner (default: a local run, offline), --direct_running_mode (default:\n"
+        f"  {LOCAL_RUNNING_MODE}), --direct_num_workers (default: one per core), --project,\n"
+        "  --region, --temp_location, "
         "--setup_file,\n  --num_workers, --machine_type, --experiments, ... All of them:\n"
         f"  {BEAM_OPTIONS_URL}\n"
         "Anything else is refused (exit 2). BUILD.md has Dataflow, Flink and Spark commands.",
@@ -349,16 +349,8 @@ def check_beam_args(beam_args: list[str], parser: argparse.ArgumentParser) -> No
     )
 
 
-def choose_running_mode(num_clips: int | None) -> str:
-    """in_memory (one process) for a job under IN_MEMORY_MAX_CLIPS clips or on one core, else
-    multi_processing (a worker process per core, pickling every step as Dataflow does)."""
-    if (os.cpu_count() or 1) == 1 or (num_clips is not None and num_clips < IN_MEMORY_MAX_CLIPS):
-        return "in_memory"
-    return "multi_processing"
-
-
-def beam_options(beam_args: list[str], num_clips: int | None = None) -> PipelineOptions:
-    """Beam's options, defaulting to an offline local run sized to the job (see `local_runner`)."""
+def beam_options(beam_args: list[str]) -> PipelineOptions:
+    """Beam's options, defaulting to an offline local run on every core (see `local_runner`)."""
     options = PipelineOptions(beam_args)
     standard = options.view_as(StandardOptions)
     if standard.runner is None:
@@ -367,7 +359,7 @@ def beam_options(beam_args: list[str], num_clips: int | None = None) -> Pipeline
         direct = options.view_as(DirectOptions)
         given = " ".join(beam_args)
         if "--direct_running_mode" not in given:
-            direct.direct_running_mode = choose_running_mode(num_clips)
+            direct.direct_running_mode = LOCAL_RUNNING_MODE
         if "--direct_num_workers" not in given:
             one = direct.direct_running_mode == "in_memory"
             direct.direct_num_workers = 1 if one else os.cpu_count() or 1
@@ -524,10 +516,15 @@ def _describe(path: str, manifest, options: PipelineOptions, output_dir: str) ->
     runner = options.view_as(StandardOptions).runner
     if runner in LOCAL_RUNNERS:
         direct = options.view_as(DirectOptions)
+        n = direct.direct_num_workers
         if direct.direct_running_mode == "in_memory":
             how = "in this process (--direct_running_mode=in_memory)"
+        elif direct.direct_running_mode == "multi_threading":
+            how = (
+                f"in this process, {n} worker thread{'s' if n != 1 else ''} "
+                "(--direct_running_mode=multi_threading)"
+            )
         else:
-            n = direct.direct_num_workers
             how = (
                 f"on {n} worker process{'es' if n != 1 else ''} "
                 f"(--direct_running_mode={direct.direct_running_mode})"
@@ -562,7 +559,7 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
         top_k_glosses=args.top_k_glosses,
         splits=splits,
     )
-    options = _pipeline_options(args, beam_args, len(manifest.clips))
+    options = _pipeline_options(args, beam_args)
     config = dataclasses.replace(
         config, decoder_threads=args.decoder_threads or decoder_threads(options)
     )
@@ -613,10 +610,10 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str], list[str
     return args, beam_args, splits
 
 
-def _pipeline_options(args, beam_args: list[str], num_clips: int) -> PipelineOptions:
+def _pipeline_options(args, beam_args: list[str]) -> PipelineOptions:
     """Beam's options, with the workers' log level following --verbosity unless Beam's own flag
     says otherwise."""
-    options = beam_options(beam_args, num_clips)
+    options = beam_options(beam_args)
     if args.verbosity != console.DEFAULT_VERBOSITY and "--default_sdk_harness_log_level" not in (
         " ".join(beam_args)
     ):

@@ -60,15 +60,14 @@ def test_help_gives_every_flag_a_meaning_and_its_default():
     assert "beam.apache.org" in text and "--runner" in text  # where Beam's options are
 
 
-def test_local_mode_follows_the_job_size(monkeypatch):
+def test_a_local_run_is_one_process_with_a_worker_thread_per_core(monkeypatch):
     monkeypatch.setattr(cli.os, "cpu_count", lambda: 4)
-    small = cli.beam_options([], num_clips=cli.IN_MEMORY_MAX_CLIPS - 1)
-    large = cli.beam_options([], num_clips=cli.IN_MEMORY_MAX_CLIPS)
-    direct = [o.view_as(cli.DirectOptions) for o in (small, large)]
-    assert (direct[0].direct_running_mode, direct[0].direct_num_workers) == ("in_memory", 1)
-    assert (direct[1].direct_running_mode, direct[1].direct_num_workers) == ("multi_processing", 4)
-    given = cli.beam_options(["--direct_running_mode=multi_processing"], num_clips=3)
+    direct = cli.beam_options([]).view_as(cli.DirectOptions)
+    assert (direct.direct_running_mode, direct.direct_num_workers) == ("multi_threading", 4)
+    given = cli.beam_options(["--direct_running_mode=multi_processing"])
     assert given.view_as(cli.DirectOptions).direct_running_mode == "multi_processing"
+    one = cli.beam_options(["--direct_running_mode=in_memory"]).view_as(cli.DirectOptions)
+    assert one.direct_num_workers == 1
 
 
 @pytest.mark.parametrize(

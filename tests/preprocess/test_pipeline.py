@@ -273,6 +273,23 @@ def test_cli_multi_processing_is_quiet_offline_and_matches_in_memory(dataset, tm
     assert _digest(out) == _digest(reference)
 
 
+def test_default_local_run_uses_worker_threads_and_writes_the_in_memory_bytes(dataset, tmp_path):
+    """The default local mode: one process, a worker thread per core (two here), each with its
+    own decoding process; the shards are those of a single in_memory worker."""
+    manifest, video_dir = dataset
+    out, reference = tmp_path / "threads", tmp_path / "ref"
+    argv = [f"--manifest={manifest}", f"--video_dir={video_dir}", f"--output_dir={out}", *SMALL]
+    options = cli.beam_options(["--direct_num_workers=2"])
+    lines = cli._describe(manifest, manifests.read_manifest(manifest, video_dir), options, out)
+    assert lines[1] == (
+        f"writing {out}, running locally in this process, 2 worker threads "
+        "(--direct_running_mode=multi_threading)"
+    )
+    cli.run([*argv, "--num_shards=2", "--direct_num_workers=2"])
+    _run(manifest, video_dir, reference, "--num_shards=2")
+    assert _digest(out) == _digest(reference)
+
+
 @pytest.mark.slow
 def test_portable_runner_job_api_path_writes_the_same_shards(dataset, tmp_path):
     """The Job API path of Flink, Spark and Dataflow Runner v2, run offline in this process."""
