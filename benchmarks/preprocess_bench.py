@@ -222,9 +222,15 @@ def _peak_rss(pid: int) -> int:
 
 
 def run_pipeline(
-    corpus: Corpus, output_dir: str, workers: int, cpus: set[int] | None, extra=()
+    corpus: Corpus,
+    output_dir: str,
+    workers: int,
+    cpus: set[int] | None,
+    extra=(),
+    mode: str | None = "multi_processing",
 ) -> dict:
-    """`python -m preprocess` in a subprocess (DirectRunner, multi_processing, `workers` workers).
+    """`python -m preprocess` in a subprocess (DirectRunner, `mode` with `workers` workers; mode
+    None: the job's own defaults, no running-mode or worker flags).
 
     Watches the process tree and keeps each process's peak RSS; Beam's SDK workers are the
     processes running `sdk_worker_main`.
@@ -235,7 +241,7 @@ def run_pipeline(
         sys.executable, "-m", "preprocess",
         f"--manifest={corpus.manifest}", f"--video_dir={corpus.video_dir}",
         f"--output_dir={output_dir}", "--overwrite",
-        "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}",
+        *([f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"] if mode else []),
         *extra,
     ]  # fmt: skip
     env = dict(os.environ)

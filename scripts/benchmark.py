@@ -5,6 +5,7 @@
     python scripts/benchmark.py train --json_out=build/bench/train.json
     KERAS_BACKEND=jax python scripts/benchmark.py gpu --json_out=build/bench/gpu.json  # = gpu_proxy
     python scripts/benchmark.py shared --json_out=build/bench/shared.json  # clips of one video
+    python scripts/benchmark.py e2e --json_out=build/bench/e2e.json  # the job vs ffmpeg, end to end
     python scripts/benchmark.py train --tiny     # seconds: small shapes, a check that it runs
 
 Each prints its tables and writes every measurement to --json_out (default build/bench/NAME.json).
@@ -20,7 +21,7 @@ if __name__ == "__main__" and __package__ is None:
     # Run as a file: make the project importable without installing it.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-STAGES = ("preprocess", "shared", "input", "train", "gpu")
+STAGES = ("preprocess", "e2e", "shared", "input", "train", "gpu")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -53,6 +54,11 @@ def main(argv=None) -> int:
             gpu_proxy.GpuBenchConfig(tiny=args.tiny, batch_sizes=batches, **extra)
         )
         text = gpu_proxy.report_gpu(result)
+    elif args.stage == "e2e":
+        from benchmarks import end_to_end_bench as eb
+
+        result = eb.run(eb.EndToEndBenchConfig(tiny=args.tiny, workdir=args.workdir, **extra))
+        text = eb.report(result)
     elif args.stage == "shared":
         from benchmarks import shared_video_bench as sb
 

@@ -71,6 +71,14 @@ def test_preprocess(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_end_to_end(tmp_path, capsys):
+    result, _ = _run("e2e", tmp_path, capsys)
+    ((clips, rounds),) = result["rounds"].items()
+    assert int(clips) > 0 and all(r["job_seconds"] > 0 and r["ffmpeg_seconds"] > 0 for r in rounds)
+    assert [r["target"] for r in result["ratios"].values()] == [0.9]
+
+
+@pytest.mark.slow
 def test_input(tmp_path, capsys):
     result, _ = _run("input", tmp_path, capsys)
     assert result["data"]["clip"]["num_frames"] == 2 and result["data"]["clip"]["size"] == 46
