@@ -204,6 +204,14 @@ class ClipSchema:
         )
         return parsed
 
+    def parse_training(self, serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(uint8 frames (T, H, W, 3), int64 label) of one record: the two features a training
+        step reads. The others are provenance for people and tools; parsing them for every clip
+        of every epoch only slowed the input pipeline."""
+        spec = self.parse_spec()
+        parsed = tf.io.parse_single_example(serialized, {k: spec[k] for k in (FRAMES, LABEL)})
+        return self.decode_frames(parsed[FRAMES]), parsed[LABEL]
+
     def decode_frames(self, encoded: tf.Tensor) -> tf.Tensor:
         """The `frames` feature's values → uint8 (T, H, W, 3)."""
         if self.frame_encoding == "raw":

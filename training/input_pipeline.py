@@ -420,8 +420,7 @@ def _parse_checking_labels(info: DatasetInfo):
     clip, num_labels = info.clip, info.num_labels
 
     def parse(record, path):
-        parsed = clip.parse(record, float_frames=False)
-        label = parsed[features.LABEL]
+        frames, label = clip.parse_training(record)
         in_range = tf.logical_and(label >= 0, label < num_labels)
         check = tf.debugging.Assert(
             in_range,
@@ -434,7 +433,7 @@ def _parse_checking_labels(info: DatasetInfo):
             ],
         )
         with tf.control_dependencies([check]):
-            return parsed[features.FRAMES], tf.cast(label, tf.int32)
+            return frames, tf.cast(label, tf.int32)
 
     return parse
 

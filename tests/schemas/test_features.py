@@ -62,6 +62,16 @@ def test_round_trip_every_feature(encoding):
 
 
 @pytest.mark.parametrize("encoding", features.FRAME_ENCODINGS)
+def test_training_parse_gives_the_full_parse_frames_and_label(encoding):
+    schema = ClipSchema(frame_encoding=encoding, **SMALL)
+    record = tf.constant(schema.encode(_frames(schema, seed=3), _meta(schema, label=4)))
+    frames, label = schema.parse_training(record)
+    full = schema.parse(record, float_frames=False)
+    np.testing.assert_array_equal(frames.numpy(), full[features.FRAMES].numpy())
+    assert label.dtype == tf.int64 and int(label) == 4 == int(full[features.LABEL])
+
+
+@pytest.mark.parametrize("encoding", features.FRAME_ENCODINGS)
 def test_parse_inside_tf_data_gives_float_frames_in_unit_range(encoding):
     schema = ClipSchema(frame_encoding=encoding, **SMALL)
     frames = _frames(schema)
