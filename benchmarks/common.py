@@ -6,10 +6,13 @@ TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
+import shutil
 import statistics
+import tempfile
 
 
 def machine_info() -> dict:
@@ -86,3 +89,16 @@ def ratio_rows(ratios: dict) -> list[list]:
             ) + f" ({'<' if r.get('below') else '>='} {target})"
         rows.append([name, r["value"], verdict])
     return rows
+
+
+@contextlib.contextmanager
+def workdir(kept: str, prefix: str):
+    """The folder a benchmark writes its data to: `kept` (created, left in place) or, when it is
+    '', a temporary folder removed afterwards."""
+    folder = kept or tempfile.mkdtemp(prefix=prefix)
+    os.makedirs(folder, exist_ok=True)
+    try:
+        yield folder
+    finally:
+        if not kept:
+            shutil.rmtree(folder, ignore_errors=True)

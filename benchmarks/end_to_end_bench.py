@@ -12,10 +12,9 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import os
-import shutil
-import tempfile
 import time
 
+from benchmarks import common
 from benchmarks.common import format_table, machine_info, median, ratio, ratio_rows
 from benchmarks.preprocess_bench import ffmpeg_decode, make_corpus, replicate, run_pipeline
 
@@ -40,12 +39,8 @@ def ffmpeg_parallel(files: list[str], processes: int) -> float:
 def run(config: EndToEndBenchConfig) -> dict:
     if config.tiny:
         config = dataclasses.replace(config, copies=(2,), repeats=1)
-    workdir = config.workdir or tempfile.mkdtemp(prefix="bench-e2e-")
-    try:
-        return _run(config, workdir)
-    finally:
-        if not config.workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with common.workdir(config.workdir, "bench-e2e-") as folder:
+        return _run(config, folder)
 
 
 def _run(config: EndToEndBenchConfig, workdir: str) -> dict:

@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from benchmarks import common
 from benchmarks.common import format_table, machine_info, median, ratio, ratio_rows
 
 log = logging.getLogger(__name__)
@@ -387,13 +388,8 @@ class PreprocessBenchConfig:
 
 def run(config: PreprocessBenchConfig) -> dict:
     """All preprocessing measurements; returns the JSON-ready result."""
-    workdir = config.workdir or tempfile.mkdtemp(prefix="bench-preprocess-")
-    os.makedirs(workdir, exist_ok=True)
-    try:
-        return _run(config, workdir)
-    finally:
-        if not config.workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with common.workdir(config.workdir, "bench-preprocess-") as folder:
+        return _run(config, folder)
 
 
 def _run(config: PreprocessBenchConfig, workdir: str) -> dict:

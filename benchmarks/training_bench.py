@@ -11,12 +11,11 @@ import dataclasses
 import functools
 import logging
 import os
-import shutil
-import tempfile
 import time
 
 import numpy as np
 
+from benchmarks import common
 from benchmarks.common import format_table, machine_info, median, ratio, ratio_rows
 
 log = logging.getLogger(__name__)
@@ -101,13 +100,8 @@ def prepare_data(workdir: str, config: TrainBenchConfig) -> BenchData:
 
 
 def _with_workdir(config: TrainBenchConfig, fn):
-    workdir = config.workdir or tempfile.mkdtemp(prefix="bench-train-")
-    os.makedirs(workdir, exist_ok=True)
-    try:
-        return fn(workdir)
-    finally:
-        if not config.workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with common.workdir(config.workdir, "bench-train-") as folder:
+        return fn(folder)
 
 
 def pipeline_dataset(data: BenchData, batch_size: int):
