@@ -11,8 +11,8 @@
 
 Any other flag must be a Beam pipeline option (--runner, --direct_num_workers, --project, …);
 anything else is refused before the job starts (exit 2), naming the closest real flag.
-Without --runner it runs locally (Beam's FnApiRunner), offline: in one process for a small job,
-else one worker process per core (`choose_running_mode`).
+Without --runner it runs locally (Beam's FnApiRunner), offline: one process with a worker thread
+per core (`LOCAL_RUNNING_MODE`).
 """
 
 from __future__ import annotations

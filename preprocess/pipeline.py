@@ -1,6 +1,6 @@
 """The preprocess job: manifest rows → decoded clips → tf.train.Example → deterministic shards.
 
-Runs on a laptop (the default: Beam's local runner, one worker process per core, offline):
+Runs on a laptop (the default: Beam's local runner, a worker thread per core, offline):
 
     python -m preprocess --manifest=build/demo/data/WLASL_v0.3.json \
         --video_dir=build/demo/data/videos --output_dir=/tmp/records

@@ -315,7 +315,8 @@ def make_dataset(
     files, limits, shard_records = _files_of_pipeline(
         files, record_limits, num_pipelines, pipeline_id
     )
-    file_list = tf.data.Dataset.from_tensor_slices((files, tf.constant(limits, tf.int64)))
+    file_paths, file_limits = tf.constant(files), tf.constant(limits, tf.int64)
+    file_list = tf.data.Dataset.from_tensor_slices((file_paths, file_limits))
 
     def read(file_ds: tf.data.Dataset) -> tf.data.Dataset:
         ds = file_ds.interleave(
@@ -347,8 +348,6 @@ def make_dataset(
         # is 0 (--seed's default). An epoch is never empty: the trainer refuses a batch larger
         # than the training split.
         base_seed = tf.constant(random.randrange(2**31) if seed is None else seed, tf.int64)
-        file_paths = tf.constant(files)
-        file_limits = tf.constant(limits, tf.int64)
 
         def epoch_files(epoch):
             order = tf.random.experimental.stateless_shuffle(

@@ -99,7 +99,7 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy) -> dict:
         )
 
     # ---- data
-    train_data, val_data = make_inputs(config, strategy, data)
+    make_train_data, val_data = make_inputs(config, strategy, data)
     per_replica_batch = check_global_batch(config.batch_size, strategy)
     keras_multi_worker.prepare_model(
         model, strategy, input_pipeline.batch_spec(info, per_replica_batch)
@@ -107,7 +107,7 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy) -> dict:
 
     # ---- callbacks, then the loop
     callbacks = make_callbacks(config, out_dir, state, data)
-    last_logs = fit(model, config, strategy, data, train_data, val_data, callbacks, state)
+    last_logs = fit(model, config, strategy, data, make_train_data, val_data, callbacks, state)
 
     # ---- export
     summary = export(model, config, out_dir, data, strategy, state, step, last_logs)
@@ -179,7 +179,7 @@ def distributed_train_data(
 def make_inputs(config: TrainConfig, strategy, data: TrainData):
     """(a function seed -> distributed training batches, validation batches or None)."""
 
-    def train_data(seed: int) -> tf.distribute.DistributedDataset:
+    def make_train_data(seed: int) -> tf.distribute.DistributedDataset:
         return distributed_train_data(
             strategy,
             data.source,
@@ -191,7 +191,7 @@ def make_inputs(config: TrainConfig, strategy, data: TrainData):
         )
 
     if data.val_source is None:
-        return train_data, None
+        return make_train_data, None
     # Validation goes to Keras undistributed, at the global batch: Keras splits each batch over
     # the replicas and, across workers, shards by record (every worker reads all files and keeps
     # its part; fine for a small split) and agrees on where the data ends.
@@ -205,7 +205,7 @@ def make_inputs(config: TrainConfig, strategy, data: TrainData):
     val_data = val_data.with_options(options).apply(
         tf.data.experimental.assert_cardinality(val_batches)
     )
-    return train_data, val_data
+    return make_train_data, val_data
 
 
 def make_callbacks(config: TrainConfig, out_dir: str, state, data: TrainData) -> list:
@@ -248,11 +248,13 @@ def fit_plan(step: int, steps_per_epoch: int, epochs: int) -> list[tuple[int, in
     return plan
 
 
-def fit(model, config, strategy, data: TrainData, train_data, val_data, callbacks, state) -> dict:
+def fit(
+    model, config, strategy, data: TrainData, make_train_data, val_data, callbacks, state
+) -> dict:
     """Runs the fit calls of `fit_plan`; returns the last epoch's logs ({}: nothing to train).
 
-    `train_data(seed)` gives each fit call its own input: the seed is --seed plus the global step
-    the call starts at, so a resumed run does not replay the batches of the run's first epoch.
+    `make_train_data(seed)` gives each fit call its own input: the seed is --seed plus the global
+    step the call starts at, so a resumed run does not replay the batches of its first epoch.
     """
     steps_per_epoch = data.steps_per_epoch
     epochs_done, best_epoch = state.step // steps_per_epoch, int(state.best_epoch.numpy())
@@ -273,7 +275,7 @@ def fit(model, config, strategy, data: TrainData, train_data, val_data, callback
         with input_pipeline.readable_input_errors(files, data.source.info.compression):
             with strategy.scope():  # see keras_multi_worker.prepare_model
                 history = model.fit(
-                    train_data(config.seed + state.step),
+                    make_train_data(config.seed + state.step),
                     epochs=end_epoch,
                     initial_epoch=first_epoch,
                     steps_per_epoch=steps,

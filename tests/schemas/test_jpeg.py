@@ -45,11 +45,13 @@ def test_a_clip_decodes_back_through_the_training_parser():
     assert np.abs(decoded.astype(int) - frames).mean() < 10
 
 
-def test_the_decoding_process_encodes_without_tensorflow(tmp_path):
-    """The isolated decoder encodes JPEG and raw clips itself and never imports TensorFlow."""
+def test_what_the_decoding_process_loads_to_encode_imports_no_tensorflow(tmp_path):
+    """The decoding process's own imports (the isolation module, the decoder it resolves, the
+    schema) and its JPEG and raw encoding run without TensorFlow."""
     code = (
         "import sys, numpy as np\n"
-        "from preprocess import isolation\n"
+        "from preprocess import decoder, isolation\n"
+        "isolation.resolve_decoder('pyav')\n"
         "from schemas.features import ClipSchema\n"
         "for encoding in ('jpeg', 'raw'):\n"
         "    schema = ClipSchema(num_frames=2, size=8, frame_encoding=encoding)\n"
