@@ -8,6 +8,7 @@ REQUIRED = [
     "tensorboard==2.21.0",
     "apache-beam==2.77.0",
     "crcmod==1.7",  # Beam's fast CRC for TFRecord IO
+    "google-crc32c==1.7.1",  # our TFRecord framing (schemas/tfrecord_writer.py), hardware CRC
     "av==18.1.0",  # PyAV: FFmpeg bindings with FFmpeg in the wheel; the exact default decoder
     "numpy==2.4.6",
     "absl-py==2.5.1",

@@ -46,7 +46,7 @@ from preprocess.pipeline import (
     PreprocessConfig,
     build_pipeline,
 )
-from schemas import console, coverage, layout
+from schemas import console, coverage, fileio, layout
 from schemas import dataset_info as info_files
 from schemas.features import FRAME_ENCODINGS, ClipSchema
 
@@ -393,22 +393,18 @@ def local_runner(options: PipelineOptions):
 
 
 def _our_files(output_dir: str) -> list[str]:
-    import tensorflow as tf
-
-    if not tf.io.gfile.isdir(output_dir):
+    if not fileio.isdir(output_dir):
         return []
-    return sorted(n for n in tf.io.gfile.listdir(output_dir) if layout.is_run_file(n))
+    return sorted(n for n in fileio.listdir(output_dir) if layout.is_run_file(n))
 
 
 def _started_by(output_dir: str) -> list[str] | None:
     """The command line of the run that started writing into output_dir, if it left one."""
-    import tensorflow as tf
-
     path = layout.join(output_dir, layout.STARTED_JSON)
     try:
-        with tf.io.gfile.GFile(path) as f:
+        with fileio.open_file(path) as f:
             return json.load(f).get("argv")
-    except (tf.errors.OpError, ValueError, AttributeError):
+    except (*fileio.error_types(), ValueError, AttributeError):
         return None
 
 
@@ -419,8 +415,6 @@ def prepare_output_dir(output_dir: str, overwrite: bool, argv: list[str] = ()) -
     dataset.json) is started again from scratch: its partial files cannot be trusted, and
     the command says what the user wants.
     """
-    import tensorflow as tf
-
     existing = _our_files(output_dir)
     finished = layout.DATASET_JSON in existing
     if existing and not finished and layout.FAILED_JSON in existing and not overwrite:
@@ -446,15 +440,15 @@ def prepare_output_dir(output_dir: str, overwrite: bool, argv: list[str] = ()) -
         )
     for name in existing:
         path = layout.join(output_dir, name.rstrip("/"))
-        if tf.io.gfile.isdir(path):
-            tf.io.gfile.rmtree(path)
+        if fileio.isdir(path):
+            fileio.rmtree(path)
         else:
-            tf.io.gfile.remove(path)
-    tf.io.gfile.makedirs(output_dir)
+            fileio.remove(path)
+    fileio.makedirs(output_dir)
     path = layout.join(output_dir, layout.STARTED_JSON)
-    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
+    with fileio.open_file(path + ".tmp", "w") as f:
         f.write(json.dumps({"argv": list(argv)}, ensure_ascii=False) + "\n")
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+    fileio.rename(path + ".tmp", path, overwrite=True)
 
 
 def decoder_threads(options: PipelineOptions) -> int:
@@ -551,6 +545,27 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
     state = state if state is not None else RunState()
     args, beam_args, splits = parse_args(argv)
     config = config_from_args(args)
+    tfds_writer = _start_tfds_writer(args)
+    try:
+        return _run(
+            args,
+            beam_args,
+            splits,
+            config,
+            argv,
+            save_main_session,
+            console_out,
+            state,
+            tfds_writer,
+        )
+    finally:
+        if tfds_writer is not None:
+            tfds_writer.close()
+
+
+def _run(
+    args, beam_args, splits, config, argv, save_main_session, console_out, state, tfds_writer
+) -> dict:
     # Every manifest error surfaces here, before any video is opened or any file written.
     manifest = manifests.read_manifest(
         args.manifest,
@@ -581,8 +596,19 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
     info, _ = outcome.finish(
         args.output_dir, manifest, max_failed_fraction=args.max_failed_fraction
     )
-    _write_tfds_metadata(args.output_dir, info)
+    _write_tfds_metadata(args.output_dir, info, tfds_writer)
     return info
+
+
+def _start_tfds_writer(args):
+    """The TFDS metadata process, started now when this run will want it (see
+    preprocess/tfds_metadata.py); None in a process that has TensorFlow loaded already (tests,
+    notebooks): writing in process costs nothing there."""
+    if args.compression != "none" or "tensorflow" in sys.modules:
+        return None
+    from preprocess import tfds_metadata
+
+    return tfds_metadata.MetadataWriter()
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str], list[str] | None]:
@@ -672,14 +698,17 @@ def _start_display(progress_path: str, total: int, console_out):
     return display.start()
 
 
-def _write_tfds_metadata(output_dir: str, info: dict) -> None:
+def _write_tfds_metadata(output_dir: str, info: dict, writer=None) -> None:
     """TFDS's metadata beside the shards; a failure here costs a warning, not the finished run."""
     from preprocess import tfds_metadata
 
     if tfds_metadata.unreadable_reason(info_files.DatasetInfo.from_json(info)):
         return  # the summary says why
     try:
-        tfds_metadata.write_tfds_metadata(output_dir)
+        if writer is not None:
+            writer.write(output_dir)
+        else:
+            tfds_metadata.write_tfds_metadata(output_dir)
     except Exception as e:  # noqa: BLE001 - the shards and dataset.json are written and valid
         logging.warning("TFDS metadata not written (%s: %s); our trainer reads the folder "
                         "all the same", type(e).__name__, e)  # fmt: skip
@@ -687,13 +716,11 @@ def _write_tfds_metadata(output_dir: str, info: dict) -> None:
 
 def summarize(output_dir: str, info: dict) -> str:
     """The lines printed at the end: where the output is, what failed by reason, how to load it."""
-    import tensorflow as tf
-
     from preprocess import tfds_metadata
 
     reasons = Counter()
     errors_path = layout.join(output_dir, layout.ERRORS_JSONL)
-    with tf.io.gfile.GFile(errors_path) as f:
+    with fileio.open_file(errors_path) as f:
         for line in f:
             if line.strip():
                 reasons[json.loads(line)["reason"]] += 1
@@ -714,8 +741,8 @@ def summarize(output_dir: str, info: dict) -> str:
             f"  clamped: {info['num_clamped']} clips whose range ran past their video's end"
         )
     report_path = layout.join(output_dir, layout.COVERAGE_JSON)
-    if tf.io.gfile.exists(report_path):
-        with tf.io.gfile.GFile(report_path) as f:
+    if fileio.exists(report_path):
+        with fileio.open_file(report_path) as f:
             report = json.load(f)
         lines.append(f"  coverage ({report_path}):")
         lines.append(coverage.format_table(report, info["num_labels"]))
@@ -727,7 +754,7 @@ def summarize(output_dir: str, info: dict) -> str:
     unreadable = tfds_metadata.unreadable_reason(info_files.DatasetInfo.from_json(info))
     if unreadable:
         lines.append(f"  TFDS: no metadata written: {unreadable}")
-    elif tf.io.gfile.exists(layout.join(output_dir, layout.TFDS_FILES[0])):
+    elif fileio.exists(layout.join(output_dir, layout.TFDS_FILES[0])):
         lines.append(f"  TFDS: tfds.builder_from_directory({output_dir!r})")
     return "\n".join(lines)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from schemas import coverage, layout
+from schemas import coverage, fileio, layout
 from schemas import dataset_info as info_files
 from schemas.layout import FAILED_JSON, RUN_STATS_JSON
 
@@ -27,12 +27,10 @@ class RunFailed(Exception):
 
 def finish(output_dir: str, manifest, *, max_failed_fraction: float | None = None) -> tuple:
     """(dataset.json content, coverage report); RunFailed when the run is not usable."""
-    import tensorflow as tf
-
     join = layout.join
-    with tf.io.gfile.GFile(join(output_dir, RUN_STATS_JSON)) as f:
+    with fileio.open_file(join(output_dir, RUN_STATS_JSON)) as f:
         stats = json.load(f)
-    with tf.io.gfile.GFile(join(output_dir, layout.ERRORS_JSONL)) as f:
+    with fileio.open_file(join(output_dir, layout.ERRORS_JSONL)) as f:
         rows = [json.loads(line) for line in f if line.strip()]
     report = coverage.build(manifest.glosses, manifest.clips, rows)
     _write_json(join(output_dir, layout.COVERAGE_JSON), report)
@@ -43,7 +41,7 @@ def finish(output_dir: str, manifest, *, max_failed_fraction: float | None = Non
         _write_json(join(output_dir, FAILED_JSON), {"problems": problems, "run": info.to_json()})
         raise RunFailed("; ".join(problems), info.to_json(), report)
     info_files.write_dataset_info(output_dir, info)
-    tf.io.gfile.remove(join(output_dir, RUN_STATS_JSON))
+    fileio.remove(join(output_dir, RUN_STATS_JSON))
     return info.to_json(), report
 
 
@@ -69,9 +67,7 @@ def gate(report: dict, max_failed_fraction: float | None) -> list[str]:
 
 
 def _write_json(path: str, data) -> None:
-    import tensorflow as tf
-
     tmp = path + ".tmp"
-    with tf.io.gfile.GFile(tmp, "w") as f:
+    with fileio.open_file(tmp, "w") as f:
         f.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    tf.io.gfile.rename(tmp, path, overwrite=True)
+    fileio.rename(tmp, path, overwrite=True)

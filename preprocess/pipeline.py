@@ -27,9 +27,10 @@ from apache_beam.metrics import Metrics
 from preprocess import manifests
 from preprocess.isolation import ClipLimits
 from schemas import dataset_info as info_files
-from schemas import features, layout
+from schemas import features, fileio, layout
 from schemas.features import ClipMeta, ClipSchema
 from schemas.layout import RECORDS_DIR, RUN_STATS_JSON
+from schemas.tfrecord_writer import TFRecordWriter
 
 COUNTER_NAMESPACE = "preprocess"
 # Encoded records wait in RECORDS_DIR, one file each, until their shard is written; only their
@@ -196,10 +197,7 @@ class DecodeClipFn(beam.DoFn):
             self._decoder_name, self._limits, encodes=self._encode_in_decoder
         )
         self._decode_error = decoder.DecodeError
-        import tensorflow as tf
-
-        self._tf = tf
-        tf.io.gfile.makedirs(layout.join(self._output_dir, RECORDS_DIR))
+        fileio.makedirs(layout.join(self._output_dir, RECORDS_DIR))
 
     def teardown(self):
         isolated = getattr(self, "_isolated", None)
@@ -256,7 +254,7 @@ class DecodeClipFn(beam.DoFn):
             record = self._schema.encode(decoded.frames, meta)
         path = record_path(self._output_dir, index)
         # A retried bundle rewrites the same bytes under the same name: idempotent.
-        with self._tf.io.gfile.GFile(path, "wb") as f:
+        with fileio.open_file(path, "wb") as f:
             f.write(record)
         self._written.inc()
         return EncodedClip(
@@ -312,21 +310,18 @@ class WriteShardFn(beam.DoFn):
         self._compression = compression
 
     def process(self, element):
-        import tensorflow as tf
-
         (split, shard, num_shards), records = element
         paths = [path for _, path in sorted(records)]  # by position in the split's plan
         name = layout.shard_name(split, shard, num_shards, self._compression)
         final = layout.join(self._output_dir, name)
         tmp = layout.join(self._output_dir, f".{name}.tmp")
-        options = tf.io.TFRecordOptions(compression_type=self._compression)
-        with tf.io.TFRecordWriter(tmp, options=options) as writer:
+        with TFRecordWriter(fileio.open_file(tmp, "wb"), self._compression) as writer:
             for path in paths:
-                with tf.io.gfile.GFile(path, "rb") as f:
+                with fileio.open_file(path, "rb") as f:
                     writer.write(f.read())
-        tf.io.gfile.rename(tmp, final, overwrite=True)
+        fileio.rename(tmp, final, overwrite=True)
         for path in paths:
-            tf.io.gfile.remove(path)
+            fileio.remove(path)
         yield {"split": split, "shard": shard, "num_shards": num_shards, "examples": len(paths)}
 
 
@@ -399,14 +394,12 @@ def finish_run(_, shard_stats, failures, cut_counts, config: PreprocessConfig, s
     The launcher (preprocess.outcome) holds the manifest, so it adds the coverage report and
     decides whether the run is usable before marking the folder finished.
     """
-    import tensorflow as tf
-
     output_dir = config.output_dir
     records_dir = layout.join(output_dir, RECORDS_DIR)
-    if tf.io.gfile.exists(records_dir):  # empty now: every record went into its shard
-        tf.io.gfile.rmtree(records_dir)
+    if fileio.exists(records_dir):  # empty now: every record went into its shard
+        fileio.rmtree(records_dir)
     rows = [row for _, row in sorted(failures, key=lambda item: item[0])]
-    with tf.io.gfile.GFile(layout.join(output_dir, layout.ERRORS_JSONL), "w") as f:
+    with fileio.open_file(layout.join(output_dir, layout.ERRORS_JSONL), "w") as f:
         f.write("".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows))
     per_split, lengths = split_counts(shard_stats, rows, splits)
     cuts, layouts, clamped = cut_totals(cut_counts)
@@ -426,7 +419,7 @@ def finish_run(_, shard_stats, failures, cut_counts, config: PreprocessConfig, s
         shard_lengths=lengths,
     )
     path = layout.join(output_dir, RUN_STATS_JSON)
-    with tf.io.gfile.GFile(path, "w") as f:
+    with fileio.open_file(path, "w") as f:
         f.write(json.dumps(info.to_json(), indent=2, sort_keys=True) + "\n")
     return info.to_json()
 

@@ -23,9 +23,8 @@ from typing import Iterable
 import apache_beam as beam
 
 from preprocess import manifests
-from schemas import layout
+from schemas import fileio, layout
 from schemas.layout import STAGED_CLIPS  # noqa: F401 - staging.STAGED_CLIPS
-from schemas.lazy_tf import tensorflow as tf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,11 +83,11 @@ def clip_from_json(line: str, hints: dict | None = None) -> tuple[int, manifests
 def stage_clips(clips: Iterable[manifests.Clip], path: str) -> StagedClips:
     """Writes the clips in manifest order (temporary name, then rename)."""
     folder = path.rsplit("/", 1)[0] if "/" in path else "."
-    tf.io.gfile.makedirs(folder)
+    fileio.makedirs(folder)
     tmp = f"{path}.tmp"
     names = tuple(f.name for f in dataclasses.fields(manifests.Clip))
     splits, count, chunk = set(), 0, []
-    with tf.io.gfile.GFile(tmp, "w") as f:
+    with fileio.open_file(tmp, "w") as f:
         for count, clip in enumerate(clips, start=1):
             chunk.append(clip_to_json(count - 1, clip, names))
             splits.add(clip.split)
@@ -97,7 +96,7 @@ def stage_clips(clips: Iterable[manifests.Clip], path: str) -> StagedClips:
                 chunk = []
         if chunk:
             f.write("\n".join(chunk) + "\n")
-    tf.io.gfile.rename(tmp, path, overwrite=True)
+    fileio.rename(tmp, path, overwrite=True)
     return StagedClips(path=path, count=count, splits=tuple(sorted(splits)))
 
 
@@ -106,8 +105,8 @@ def staged_path(output_dir: str) -> str:
 
 
 def remove(staged: StagedClips) -> None:
-    if tf.io.gfile.exists(staged.path):
-        tf.io.gfile.remove(staged.path)
+    if fileio.exists(staged.path):
+        fileio.remove(staged.path)
 
 
 class _ParseClip(beam.DoFn):

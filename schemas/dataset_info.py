@@ -2,7 +2,7 @@
 
 Their names, and the shard names, are schemas/layout.py's.
 
-Paths go through `tf.io.gfile`, so local folders and gs:// buckets work alike.
+Paths go through `schemas.fileio`, so local folders and gs:// buckets work alike.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import dataclasses
 import json
 from typing import Any
 
+from schemas import fileio
 from schemas.features import SCHEMA_VERSION, SCHEMA_VERSIONS_READ, ClipSchema
 
 # The folder's names live in schemas/layout.py; these are here too for the callers that read
@@ -28,7 +29,6 @@ from schemas.layout import (  # noqa: F401
     shard_name,
     shard_pattern,
 )
-from schemas.lazy_tf import tensorflow as tf
 
 COMPRESSIONS = ("", "GZIP")
 CROPS = ("none", "bbox")  # preprocess --crop: the whole frame squashed, or the manifest's bbox
@@ -157,19 +157,19 @@ def write_dataset_info(folder: str, info: DatasetInfo) -> str:
     finished."""
     path = join(folder, DATASET_JSON)
     tmp = join(folder, f".{DATASET_JSON}.tmp")
-    with tf.io.gfile.GFile(tmp, "w") as f:
+    with fileio.open_file(tmp, "w") as f:
         f.write(json.dumps(info.to_json(), indent=2, sort_keys=True) + "\n")
-    tf.io.gfile.rename(tmp, path, overwrite=True)
+    fileio.rename(tmp, path, overwrite=True)
     return path
 
 
 def read_dataset_info(folder: str) -> DatasetInfo:
     path = join(folder, DATASET_JSON)
-    if not tf.io.gfile.exists(path):
+    if not fileio.exists(path):
         raise FileNotFoundError(
             f"{path} not found: expected the dataset.json written by a finished preprocess run"
         )
-    with tf.io.gfile.GFile(path) as f:
+    with fileio.open_file(path) as f:
         text = f.read()
     try:
         data = json.loads(text)
@@ -186,16 +186,16 @@ def write_labels(folder: str, glosses: list[str]) -> str:
     if len(set(glosses)) != len(glosses):
         raise ValueError("glosses must be unique to map one-to-one onto labels")
     path = join(folder, LABELS_TXT)
-    with tf.io.gfile.GFile(path, "w") as f:
+    with fileio.open_file(path, "w") as f:
         f.write("".join(g + "\n" for g in glosses))
     return path
 
 
 def read_labels(folder: str) -> list[str]:
     path = join(folder, LABELS_TXT)
-    if not tf.io.gfile.exists(path):
+    if not fileio.exists(path):
         raise FileNotFoundError(f"{path} not found: expected one gloss per line")
-    with tf.io.gfile.GFile(path) as f:
+    with fileio.open_file(path) as f:
         labels = f.read().split("\n")
     if labels and labels[-1] == "":
         labels.pop()

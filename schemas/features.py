@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from schemas import jpeg
+from schemas import example_proto, jpeg
 from schemas.lazy_tf import tensorflow as tf
 
 # Bumped whenever a key, dtype or meaning changes; written to dataset.json and checked on read.
@@ -143,20 +143,17 @@ class ClipSchema:
             )
         if not isinstance(meta.label, (int, np.integer)) or meta.label < 0:
             raise ValueError(f"label must be a non-negative integer, got {meta.label!r}")
-        feature = {FRAMES: _bytes_feature(list(encoded_frames))}
-        feature[FRAME_INDICES] = _int_feature(indices)
-        for key in _BYTES_KEYS:
-            feature[key] = _bytes_feature([str(getattr(meta, key)).encode("utf-8")])
+        bytes_features = {FRAMES: list(encoded_frames)}
+        for key in _BYTES_KEYS + _V2_BYTES_KEYS:
+            bytes_features[key] = [str(getattr(meta, key)).encode("utf-8")]
+        int_features = {FRAME_INDICES: indices}
         for key in _INT_KEYS + _V2_INT_KEYS:
-            feature[key] = _int_feature([int(getattr(meta, key))])
-        for key in _V2_BYTES_KEYS:
-            feature[key] = _bytes_feature([str(getattr(meta, key)).encode("utf-8")])
-        for key in _V2_FLOAT_KEYS:
-            feature[key] = _float_feature([float(getattr(meta, key))])
-        example = tf.train.Example(features=tf.train.Features(feature=feature))
-        # Map fields (the feature dict) serialize in hash order unless asked otherwise, which
-        # differs between processes; deterministic=True keeps shards byte-identical run to run.
-        return example.SerializeToString(deterministic=True)
+            int_features[key] = [int(getattr(meta, key))]
+        float_features = {key: [float(getattr(meta, key))] for key in _V2_FLOAT_KEYS}
+        # protobuf, not TensorFlow: the preprocess job runs without importing it. The bytes are
+        # those of tf.train.Example.SerializeToString(deterministic=True), map keys sorted, so
+        # shards stay byte-identical run to run (tests/schemas/test_example_proto.py).
+        return example_proto.serialize_example(bytes_features, int_features, float_features)
 
     def _check_frames(self, frames: Any) -> None:
         if not isinstance(frames, np.ndarray):
@@ -229,15 +226,3 @@ class ClipSchema:
     @classmethod
     def from_json(cls, config: dict[str, Any]) -> "ClipSchema":
         return cls(**{f.name: config[f.name] for f in dataclasses.fields(cls) if f.name in config})
-
-
-def _bytes_feature(values: list[bytes]) -> tf.train.Feature:
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
-
-
-def _float_feature(values) -> tf.train.Feature:
-    return tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
-
-
-def _int_feature(values) -> tf.train.Feature:
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))

@@ -49,6 +49,7 @@ from preprocess.manifests.csv import CSV_COLUMNS, read_csv
 from preprocess.manifests.folder import read_folder
 from preprocess.manifests.msasl import read_msasl
 from preprocess.manifests.wlasl import read_wlasl_json
+from schemas import fileio
 
 __all__ = [
     "CSV_COLUMNS",
@@ -118,13 +119,12 @@ def read_manifest(
 def detect_format(manifest: str) -> str:
     """The format of what `manifest` points at: by extension for a file, by marker files for a
     release folder (MS-ASL, ASL Citizen, AUTSL), else a folder of gloss folders."""
-    gfile = _v.get_gfile()
-    if gfile.isdir(manifest):
-        names = {name.rstrip("/") for name in gfile.listdir(manifest)}
+    if fileio.isdir(manifest):
+        names = {name.rstrip("/") for name in fileio.listdir(manifest)}
         if any(mark in names for mark in _MSASL_MARKS):
             return "msasl"
         if "splits" in names and any(
-            gfile.exists(_v.join(manifest, f"splits/{split}.csv")) for split in SPLITS
+            fileio.exists(_v.join(manifest, f"splits/{split}.csv")) for split in SPLITS
         ):
             return "asl_citizen"
         if any(mark in names for mark in _AUTSL_MARKS):
@@ -135,7 +135,7 @@ def detect_format(manifest: str) -> str:
         return "wlasl"
     if ext == ".csv":
         return "csv"
-    if not gfile.exists(manifest):
+    if not fileio.exists(manifest):
         raise ManifestError(f"{manifest}: no such file or folder")
     raise ManifestError(
         f"{manifest}: unknown manifest kind {ext or '(no extension)'!r}, expected a WLASL "

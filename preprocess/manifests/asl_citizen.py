@@ -23,6 +23,7 @@ import re
 
 from preprocess.manifests import validation as v
 from preprocess.manifests.base import SPLITS, Clip, Manifest, ManifestError
+from schemas import fileio
 
 FORMAT = "asl_citizen"
 HEADER = ("Participant ID", "Video file", "Gloss", "ASL-LEX Code")
@@ -31,25 +32,24 @@ _PARTICIPANT_RE = re.compile(r"[Pp]?([0-9]{1,9})\Z")
 
 def read_asl_citizen(root: str, video_dir: str | None = None) -> Manifest:
     """The ASL_Citizen folder → Manifest (videos in `video_dir`, default `<root>/videos`)."""
-    gfile = v.get_gfile()
-    if not gfile.isdir(root):
+    if not fileio.isdir(root):
         raise ManifestError(
             f"{root}: not a folder, expected the ASL_Citizen folder holding splits/train.csv"
         )
     root = v.norm_dir(root)
     video_dir = v.norm_dir(video_dir) if video_dir else v.join(root, "videos")
-    if not gfile.exists(v.join(root, "splits/train.csv")):
+    if not fileio.exists(v.join(root, "splits/train.csv")):
         raise ManifestError(
             f"{root}: no splits/train.csv, expected the ASL_Citizen folder holding "
             "splits/{train,val,test}.csv (train.csv numbers the labels)"
         )
-    if not gfile.isdir(video_dir):
+    if not fileio.isdir(video_dir):
         raise ManifestError(f"{root}: video_dir {video_dir!r} is not a folder")
-    names = {n for n in gfile.listdir(video_dir) if not n.endswith("/")}
+    names = {n for n in fileio.listdir(video_dir) if not n.endswith("/")}
     rows = []
     for split in SPLITS:
         path = v.join(root, f"splits/{split}.csv")
-        if split == "train" or gfile.exists(path):
+        if split == "train" or fileio.exists(path):
             rows += [(split, path, where, cells) for where, cells in _rows(path)]
     labels: dict[str, int] = {}
     for _, _, _, cells in rows:  # train rows come first

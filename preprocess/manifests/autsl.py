@@ -21,6 +21,7 @@ import re
 
 from preprocess.manifests import validation as v
 from preprocess.manifests.base import Clip, Manifest, ManifestError
+from schemas import fileio
 
 FORMAT = "autsl"
 CLASSES = "SignList_ClassId_TR_EN.csv"
@@ -38,8 +39,7 @@ logger = logging.getLogger(__name__)
 
 def read_autsl(root: str, video_dir: str | None = None) -> Manifest:
     """The AUTSL folder → Manifest; videos under `video_dir` (default the folder itself)."""
-    gfile = v.get_gfile()
-    if not gfile.isdir(root):
+    if not fileio.isdir(root):
         raise ManifestError(f"{root}: not a folder, expected the AUTSL folder holding {CLASSES}")
     root = v.norm_dir(root)
     video_root = v.norm_dir(video_dir) if video_dir else root
@@ -48,7 +48,7 @@ def read_autsl(root: str, video_dir: str | None = None) -> Manifest:
     clips: list[Clip] = []
     for split, labels_file, folder in LAYOUT:
         path = v.join(root, labels_file)
-        if not gfile.exists(path):
+        if not fileio.exists(path):
             continue
         videos = _color_videos(v.join(video_root, folder))
         for line, cells in v.csv_rows(path, "rows 'signer<N>_sample<M>,<ClassId>'"):
@@ -74,10 +74,9 @@ def read_autsl(root: str, video_dir: str | None = None) -> Manifest:
 
 def _color_videos(folder: str) -> set[str]:
     """`signer<N>_sample<M>` of every colour video in folder (none if it is absent)."""
-    gfile = v.get_gfile()
-    if not gfile.isdir(folder):
+    if not fileio.isdir(folder):
         return set()
-    return {n[: -len(_COLOR)] for n in gfile.listdir(folder) if n.endswith(_COLOR)}
+    return {n[: -len(_COLOR)] for n in fileio.listdir(folder) if n.endswith(_COLOR)}
 
 
 def _classes(path: str) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ import os
 
 from preprocess.manifests import validation as v
 from preprocess.manifests.base import SPLITS, VIDEO_EXTENSIONS, Clip, Manifest, ManifestError
+from schemas import fileio
 
 FORMAT = "folder"
 
@@ -23,8 +24,7 @@ logger = logging.getLogger(__name__)
 
 def read_folder(root: str) -> Manifest:
     """ROOT/<gloss>/* or ROOT/<split>/<gloss>/* → Manifest; glosses sorted by name."""
-    gfile = v.get_gfile()
-    if not gfile.isdir(root):
+    if not fileio.isdir(root):
         raise ManifestError(f"{root}: not a folder")
     root = v.norm_dir(root)
     per_split = _gloss_folders(root)
@@ -97,17 +97,16 @@ def _refuse_loose_videos(root: str, prefix: str, files: list[str]) -> None:
 
 def list_folder(folder: str) -> tuple[list[str], list[str]]:
     """(sub-folders, files), sorted, hidden names skipped."""
-    gfile = v.get_gfile()
     remote = "://" in folder
     dirs, files = [], []
-    for name in gfile.listdir(folder):
+    for name in fileio.listdir(folder):
         if name.startswith("."):
             continue
         if name.endswith("/"):
             dirs.append(name.rstrip("/"))
-        elif not remote and gfile.isdir(v.join(folder, name)):
+        elif not remote and fileio.isdir(v.join(folder, name)):
             dirs.append(name)
-        elif remote and not v.is_video(name) and gfile.isdir(v.join(folder, name)):
+        elif remote and not v.is_video(name) and fileio.isdir(v.join(folder, name)):
             # gs:// marks folders with '/', not every store does; ask only about non-videos.
             dirs.append(name)
         else:

@@ -23,6 +23,7 @@ import fractions
 
 from preprocess.manifests import validation as v
 from preprocess.manifests.base import SPLITS, Clip, Manifest, ManifestError
+from schemas import fileio
 
 FORMAT = "msasl"
 CLASSES = "MSASL_classes.json"
@@ -34,8 +35,7 @@ def split_file(split: str) -> str:
 
 def read_msasl(root: str, video_dir: str | None) -> Manifest:
     """The MS-ASL folder → Manifest; every class of MSASL_classes.json is a label."""
-    gfile = v.get_gfile()
-    if not gfile.isdir(root):
+    if not fileio.isdir(root):
         raise ManifestError(
             f"{root}: not a folder, expected the MS-ASL folder holding {CLASSES} and "
             f"{', '.join(split_file(s) for s in SPLITS)}"
@@ -47,7 +47,7 @@ def read_msasl(root: str, video_dir: str | None) -> Manifest:
             "<YouTube id>.mp4 files"
         )
     glosses = _classes(v.join(root, CLASSES))
-    present = [s for s in SPLITS if gfile.exists(v.join(root, split_file(s)))]
+    present = [s for s in SPLITS if fileio.exists(v.join(root, split_file(s)))]
     if not present:
         raise ManifestError(
             f"{root}: no {', '.join(split_file(s) for s in SPLITS)} found, expected at least one"

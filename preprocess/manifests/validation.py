@@ -1,8 +1,8 @@
 """Checks and file helpers every reader shares, so all formats fail alike.
 
 Every failure is a `ManifestError` naming the file, the row (`where`), the field, the value and
-what was expected; `fail` writes that sentence. Files go through tf.io.gfile, so local paths and
-gs:// read the same way; TensorFlow is imported on first use (importing a reader stays cheap).
+what was expected; `fail` writes that sentence. Files go through `schemas.fileio`: local paths
+without TensorFlow, gs:// through tf.io.gfile, both read the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import unicodedata
 
 from preprocess import sampling
 from preprocess.manifests.base import MAX_FPS, MAX_INT, SPLITS, VIDEO_EXTENSIONS, ManifestError
+from schemas import fileio
 from schemas.layout import join  # noqa: F401 - the readers join paths as v.join
 
 logger = logging.getLogger(__name__)
@@ -171,21 +172,12 @@ def quote(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- files
-def get_gfile():
-    # TensorFlow is imported on first use: importing this module stays cheap (flag checks, tests
-    # of the pure parts), and tf.io.gfile gives local paths and gs:// one interface.
-    import tensorflow as tf
-
-    return tf.io.gfile
-
-
 def read_text(path: str) -> str:
-    gfile = get_gfile()
-    if not gfile.exists(path):
+    if not fileio.exists(path):
         raise ManifestError(f"{path}: no such file")
-    if gfile.isdir(path):
+    if fileio.isdir(path):
         raise ManifestError(f"{path}: is a folder, expected a file")
-    with gfile.GFile(path, "rb") as f:
+    with fileio.open_file(path, "rb") as f:
         data = f.read()
     try:
         # utf-8-sig: spreadsheet programs write a byte-order mark at the start of CSV exports.
@@ -220,12 +212,11 @@ def list_videos_by_stem(video_dir: str, manifest: str) -> dict[str, str]:
     When several files share the stem, the first extension in VIDEO_EXTENSIONS wins (`.mp4`
     first), then the file name; hidden names (`._x.mp4`) are never taken.
     """
-    gfile = get_gfile()
-    if not gfile.isdir(video_dir):
+    if not fileio.isdir(video_dir):
         raise ManifestError(f"{manifest}: video_dir {video_dir!r} is not a folder")
     rank = {ext: i for i, ext in enumerate(VIDEO_EXTENSIONS)}
     best: dict[str, tuple[int, str]] = {}
-    for name in gfile.listdir(video_dir):
+    for name in fileio.listdir(video_dir):
         if name.endswith("/") or name.startswith("."):
             continue
         stem, ext = os.path.splitext(name)

@@ -102,3 +102,53 @@ def test_ctrl_c_says_what_a_rerun_does_and_leaves_no_worker(tmp_path):
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, f"left running: {[p.cmdline() for p in alive]}"
     assert "dataset.json" not in os.listdir(out)
+
+
+def test_a_local_job_loads_no_tensorflow_and_its_folder_is_still_a_tfds_dataset(tmp_path):
+    """TensorFlow's import was a fifth of a 500-clip job; records, shards and files no longer
+    need it, and TFDS's metadata (whose feature connectors do) comes from a process of its own."""
+    manifest = make_dataset(
+        str(tmp_path / "data"),
+        SyntheticConfig(num_classes=2, clips_per_class=4, width=32, height=32, seed=3),
+    )
+    out = tmp_path / "out"
+    code = (
+        "import sys; from preprocess.__main__ import main\n"
+        f"sys.argv = ['preprocess', '--manifest={manifest}', "
+        f"'--video_dir={tmp_path / 'data' / 'videos'}', '--output_dir={out}', '--num_frames=4']\n"
+        "code = main()\n"
+        "print('EXIT', code, 'tensorflow' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    assert result.stdout.strip().endswith("EXIT 0 False"), result.stdout[-800:] + result.stderr
+    assert "TFDS: tfds.builder_from_directory" in result.stdout
+    assert "warning" not in result.stderr.lower(), result.stderr
+
+    import tensorflow_datasets as tfds
+
+    from schemas import dataset_info
+
+    builder = tfds.builder_from_directory(str(out))
+    info = dataset_info.read_dataset_info(str(out))
+    assert builder.info.features["label"].names == dataset_info.read_labels(str(out))
+    assert {s: builder.info.splits[s].num_examples for s in info.splits} == {
+        s: entry["examples"] for s, entry in info.splits.items()
+    }
+    (first,) = builder.as_dataset(split="train").take(1).as_numpy_iterator()
+    assert first["frames"].shape == (4, 150, 150, 3)
+
+
+def test_tfds_metadata_process_answers_why_it_wrote_nothing_and_ends_when_closed(tmp_path):
+    from preprocess.tfds_metadata import MetadataWriter
+
+    writer = MetadataWriter()
+    with pytest.raises(RuntimeError, match="dataset.json"):
+        writer.write(str(tmp_path))  # no finished run there
+    writer.close()
+    idle = MetadataWriter()  # a job that failed: never asked to write
+    pid = idle.pid
+    idle.close()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert os.listdir(tmp_path) == []
