@@ -545,27 +545,6 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
     state = state if state is not None else RunState()
     args, beam_args, splits = parse_args(argv)
     config = config_from_args(args)
-    tfds_writer = _start_tfds_writer(args)
-    try:
-        return _run(
-            args,
-            beam_args,
-            splits,
-            config,
-            argv,
-            save_main_session,
-            console_out,
-            state,
-            tfds_writer,
-        )
-    finally:
-        if tfds_writer is not None:
-            tfds_writer.close()
-
-
-def _run(
-    args, beam_args, splits, config, argv, save_main_session, console_out, state, tfds_writer
-) -> dict:
     # Every manifest error surfaces here, before any video is opened or any file written.
     manifest = manifests.read_manifest(
         args.manifest,
@@ -596,19 +575,8 @@ def _run(
     info, _ = outcome.finish(
         args.output_dir, manifest, max_failed_fraction=args.max_failed_fraction
     )
-    _write_tfds_metadata(args.output_dir, info, tfds_writer)
+    _write_tfds_metadata(args.output_dir, info)
     return info
-
-
-def _start_tfds_writer(args):
-    """The TFDS metadata process, started now when this run will want it (see
-    preprocess/tfds_metadata.py); None in a process that has TensorFlow loaded already (tests,
-    notebooks): writing in process costs nothing there."""
-    if args.compression != "none" or "tensorflow" in sys.modules:
-        return None
-    from preprocess import tfds_metadata
-
-    return tfds_metadata.MetadataWriter()
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str], list[str] | None]:
@@ -698,17 +666,14 @@ def _start_display(progress_path: str, total: int, console_out):
     return display.start()
 
 
-def _write_tfds_metadata(output_dir: str, info: dict, writer=None) -> None:
+def _write_tfds_metadata(output_dir: str, info: dict) -> None:
     """TFDS's metadata beside the shards; a failure here costs a warning, not the finished run."""
     from preprocess import tfds_metadata
 
     if tfds_metadata.unreadable_reason(info_files.DatasetInfo.from_json(info)):
         return  # the summary says why
     try:
-        if writer is not None:
-            writer.write(output_dir)
-        else:
-            tfds_metadata.write_tfds_metadata(output_dir)
+        tfds_metadata.write_tfds_metadata(output_dir)
     except Exception as e:  # noqa: BLE001 - the shards and dataset.json are written and valid
         logging.warning("TFDS metadata not written (%s: %s); our trainer reads the folder "
                         "all the same", type(e).__name__, e)  # fmt: skip

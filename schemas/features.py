@@ -88,6 +88,16 @@ class ClipMeta:
 
 
 @dataclasses.dataclass(frozen=True)
+class FeatureSpec:
+    """One fixed-length feature of the record: kind 'bytes', 'int64' or 'float', its shape, and
+    the value a record without it reads as (None: every record has it)."""
+
+    kind: str
+    shape: tuple[int, ...]
+    default: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
 class ClipSchema:
     """Clip shape and frame encoding: the settings that dataset.json records for a dataset."""
 
@@ -173,20 +183,29 @@ class ClipSchema:
         return [jpeg.encode_jpeg(f, self.jpeg_quality) for f in frames]
 
     # ----------------------------------------------------------------- parse
-    def parse_spec(self) -> dict[str, tf.io.FixedLenFeature]:
-        """The `tf.io.parse_example` spec matching `encode`."""
+    def feature_specs(self) -> dict[str, FeatureSpec]:
+        """Every feature `encode` writes, in plain Python: what `parse_spec` and the TFDS
+        features (schemas/tfds_features.py) are built from, so neither spells a key."""
         frame_values = 1 if self.frame_encoding == "raw" else self.num_frames
         spec = {
-            FRAMES: tf.io.FixedLenFeature([frame_values], tf.string),
-            FRAME_INDICES: tf.io.FixedLenFeature([self.num_frames], tf.int64),
+            FRAMES: FeatureSpec("bytes", (frame_values,)),
+            FRAME_INDICES: FeatureSpec("int64", (self.num_frames,)),
         }
-        spec.update({k: tf.io.FixedLenFeature([], tf.string) for k in _BYTES_KEYS})
-        spec.update({k: tf.io.FixedLenFeature([], tf.int64) for k in _INT_KEYS})
+        spec.update({k: FeatureSpec("bytes", ()) for k in _BYTES_KEYS})
+        spec.update({k: FeatureSpec("int64", ()) for k in _INT_KEYS})
         # Defaults let version-1 records parse: they read as '' / -1 ("unknown").
-        spec.update({k: tf.io.FixedLenFeature([], tf.string, "") for k in _V2_BYTES_KEYS})
-        spec.update({k: tf.io.FixedLenFeature([], tf.int64, -1) for k in _V2_INT_KEYS})
-        spec.update({k: tf.io.FixedLenFeature([], tf.float32, -1.0) for k in _V2_FLOAT_KEYS})
+        spec.update({k: FeatureSpec("bytes", (), "") for k in _V2_BYTES_KEYS})
+        spec.update({k: FeatureSpec("int64", (), -1) for k in _V2_INT_KEYS})
+        spec.update({k: FeatureSpec("float", (), -1.0) for k in _V2_FLOAT_KEYS})
         return spec
+
+    def parse_spec(self) -> dict[str, tf.io.FixedLenFeature]:
+        """The `tf.io.parse_example` spec matching `encode`."""
+        dtypes = {"bytes": tf.string, "int64": tf.int64, "float": tf.float32}
+        return {
+            key: tf.io.FixedLenFeature(list(spec.shape), dtypes[spec.kind], spec.default)
+            for key, spec in self.feature_specs().items()
+        }
 
     def parse(self, serialized: tf.Tensor, float_frames: bool = True) -> dict[str, tf.Tensor]:
         """One serialized record → tensors; frames (T, H, W, 3) float32 in [0, 1] or uint8.

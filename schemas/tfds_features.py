@@ -1,16 +1,20 @@
 """The record contract as TFDS features, so `tfds.builder_from_directory(OUT)` reads our shards.
 
-Built from `ClipSchema.parse_spec()`, the same spec our own parser uses, so a key added to the
-schema appears here without a change: strings become `Text`, integers `Tensor`s of their shape,
-`label` a `ClassLabel` named by labels.txt, and `frames` a `Video` of JPEG or PNG frames (TFDS
-stores a video as we do: one bytes_list of encoded frames) or, for raw frames, one uint8 tensor
-stored as bytes. Needs tensorflow-datasets (a launcher-side dependency; workers never import it).
+Built from `ClipSchema.feature_specs()`, the same specs our own parser is built from, so a key
+added to the schema appears here without a change: strings become `Text`, integers and floats
+`Tensor`s of their shape, `label` a `ClassLabel` named by labels.txt, and `frames` a `Sequence`
+of JPEG or PNG `Image`s (TFDS stores it as we do: one bytes_list of encoded frames) or, for raw
+frames, one uint8 tensor stored as bytes.
+
+`frames` is `Sequence(Image)` rather than TFDS's `Video`, which is the same thing on disk and
+when read, because `Video` imports TensorFlow when built and nothing else here does: the
+preprocess launcher writes these files without loading TensorFlow (docs/design.md, "Where the
+work runs"). Needs tensorflow-datasets (a launcher-side dependency; workers never import it).
 """
 
 from __future__ import annotations
 
 from schemas import features
-from schemas.lazy_tf import tensorflow as tf
 
 # TFDS reads our shard names `{split}-00000-of-00004.tfrecord` with this template; it cannot
 # read GZIP-compressed TFRecords at all (docs/design.md, "Output folder").
@@ -23,30 +27,25 @@ def tfds_features(schema: features.ClipSchema, labels: list[str]) -> dict:
     import tensorflow_datasets as tfds
 
     result = {}
-    for key, spec in schema.parse_spec().items():
+    for key, spec in schema.feature_specs().items():
         if key == features.FRAMES:
             if schema.frame_encoding == "raw":
                 result[key] = tfds.features.Tensor(
                     shape=schema.frame_shape, dtype=np.uint8, encoding=tfds.features.Encoding.BYTES
                 )
             else:
-                result[key] = tfds.features.Video(
-                    schema.frame_shape, encoding_format=schema.frame_encoding
+                frame = tfds.features.Image(
+                    shape=schema.frame_shape[1:],
+                    dtype=np.uint8,
+                    encoding_format=schema.frame_encoding,
                 )
+                result[key] = tfds.features.Sequence(frame, length=schema.num_frames)
         elif key == features.LABEL:
             result[key] = tfds.features.ClassLabel(names=list(labels))
-        elif isinstance(spec, tf.io.FixedLenFeature):
-            result[key] = _fixed(tfds, tuple(spec.shape), spec.dtype)
-        elif isinstance(spec, tf.io.VarLenFeature):
-            result[key] = _fixed(tfds, (None,), spec.dtype)
+        elif spec.kind == "bytes":
+            text = tfds.features.Text()
+            result[key] = tfds.features.Sequence(text, length=spec.shape[0]) if spec.shape else text
         else:
-            raise ValueError(f"feature {key!r}: no TFDS equivalent for {type(spec).__name__}")
+            dtype = np.int64 if spec.kind == "int64" else np.float32
+            result[key] = tfds.features.Tensor(shape=spec.shape, dtype=dtype)
     return result
-
-
-def _fixed(tfds, shape: tuple, dtype):
-    if dtype == tf.string:
-        if shape == ():
-            return tfds.features.Text()
-        return tfds.features.Sequence(tfds.features.Text(), length=shape[0])
-    return tfds.features.Tensor(shape=shape, dtype=dtype.as_numpy_dtype)

@@ -105,8 +105,8 @@ def test_ctrl_c_says_what_a_rerun_does_and_leaves_no_worker(tmp_path):
 
 
 def test_a_local_job_loads_no_tensorflow_and_its_folder_is_still_a_tfds_dataset(tmp_path):
-    """TensorFlow's import was a fifth of a 500-clip job; records, shards and files no longer
-    need it, and TFDS's metadata (whose feature connectors do) comes from a process of its own."""
+    """TensorFlow's import and exit were a fifth of a 500-clip job; records, shards, files and
+    TFDS's metadata no longer need it."""
     manifest = make_dataset(
         str(tmp_path / "data"),
         SyntheticConfig(num_classes=2, clips_per_class=4, width=32, height=32, seed=3),
@@ -138,17 +138,3 @@ def test_a_local_job_loads_no_tensorflow_and_its_folder_is_still_a_tfds_dataset(
     }
     (first,) = builder.as_dataset(split="train").take(1).as_numpy_iterator()
     assert first["frames"].shape == (4, 150, 150, 3)
-
-
-def test_tfds_metadata_process_answers_why_it_wrote_nothing_and_ends_when_closed(tmp_path):
-    from preprocess.tfds_metadata import MetadataWriter
-
-    writer = MetadataWriter()
-    with pytest.raises(RuntimeError, match="dataset.json"):
-        writer.write(str(tmp_path))  # no finished run there
-    writer.close()
-    idle = MetadataWriter()  # a job that failed: never asked to write
-    pid = idle.pid
-    idle.close()
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    assert os.listdir(tmp_path) == []
