@@ -76,6 +76,9 @@ class Window:
     frame_end: int = -1
     start: Fraction | None = None  # the time rule when set: [start, end) seconds, end None = open
     end: Fraction | None = None
+    # A stated rate's frame interval (1/fps): how long a video of one decoded frame lasts, which
+    # its frame times cannot say; None for a window in seconds.
+    frame_interval: Fraction | None = None
 
     @classmethod
     def by_frames(cls, frame_start: int = 1, frame_end: int = -1) -> "Window":
@@ -85,7 +88,7 @@ class Window:
     @classmethod
     def by_stated_rate(cls, frame_start: int, frame_end: int, fps: Fraction) -> "Window":
         start, end = time_window(frame_start, frame_end, fps)
-        return cls.by_time(start, end)
+        return dataclasses.replace(cls.by_time(start, end), frame_interval=1 / Fraction(fps))
 
     @classmethod
     def by_time(cls, start: Fraction, end: Fraction | None) -> "Window":
@@ -158,13 +161,17 @@ def range_by_time(window: Window, times: Sequence[Fraction]) -> Range:
     else:
         # The first displayed frame is at time 0 and end > start >= 0: some frame starts before.
         first = last = max(i for i, t in enumerate(times) if end is None or t < end)
-    clamped = end is not None and times[-1] < end and end > _duration(times)
+    clamped = end is not None and times[-1] < end and end > _duration(times, window.frame_interval)
     return Range(first, last, clamped)
 
 
-def _duration(times: Sequence[Fraction]) -> Fraction:
-    """The video's end: last frame's time plus one frame interval (the last one seen)."""
-    step = times[-1] - times[-2] if len(times) > 1 else Fraction(0)
+def _duration(times: Sequence[Fraction], single_frame_interval: Fraction | None = None) -> Fraction:
+    """The video's end: last frame's time plus one frame interval (the last one seen; with one
+    frame, none is seen: the stated rate's, if the window has one, else 0)."""
+    if len(times) > 1:
+        step = times[-1] - times[-2]
+    else:
+        step = single_frame_interval or Fraction(0)
     return times[-1] + step
 
 

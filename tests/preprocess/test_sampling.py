@@ -4,7 +4,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from preprocess import sampling
@@ -126,6 +126,9 @@ def test_time_window_running_past_the_end_is_clamped_and_says_so():
     start=st.integers(1, 320),
     length=st.one_of(st.just(None), st.integers(0, 320)),
 )
+# A one-frame video: its frame times give no interval, so the stated rate's says where it ends.
+@example(total=1, start=1, length=0)
+@example(total=1, start=1, length=1)
 def test_time_rule_equals_index_rule_on_a_constant_25fps_file(total, start, length):
     end = -1 if length is None else start + length
     times = _times(total, 25)
