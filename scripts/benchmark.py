@@ -7,6 +7,7 @@
     python scripts/benchmark.py shared --json_out=build/bench/shared.json  # clips of one video
     python scripts/benchmark.py e2e --json_out=build/bench/e2e.json  # the job vs ffmpeg, end to end
     python scripts/benchmark.py train --tiny     # seconds: small shapes, a check that it runs
+    python scripts/benchmark.py summary          # the headline table from the JSON above
 
 Each prints its tables and writes every measurement to --json_out (default build/bench/NAME.json).
 """
@@ -21,7 +22,8 @@ if __name__ == "__main__" and __package__ is None:
     # Run as a file: make the project importable without installing it.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-STAGES = ("preprocess", "e2e", "shared", "input", "train", "gpu")
+BENCH_DIR = os.path.join("build", "bench")
+STAGES = ("preprocess", "e2e", "shared", "input", "train", "gpu", "summary")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -29,6 +31,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("stage", choices=STAGES)
     parser.add_argument("--tiny", action="store_true", help="small data and shapes: seconds")
     parser.add_argument("--json_out", default=None, help="default: build/bench/STAGE[-tiny].json")
+    parser.add_argument("--bench_dir", default=BENCH_DIR, help="summary: where the JSON files are")
     parser.add_argument("--repeats", type=int, default=None, help="interleaved rounds (medians)")
     parser.add_argument("--workdir", default="", help="keep data here (default: a temp folder)")
     parser.add_argument(
@@ -45,6 +48,11 @@ def main(argv=None) -> int:
     if args.batch_sizes:
         batches = tuple(int(b) for b in args.batch_sizes.split(","))
     extra = {"repeats": args.repeats} if args.repeats else {}
+    if args.stage == "summary":
+        from benchmarks import summary
+
+        print(summary.report(args.bench_dir))
+        return 0
     if args.stage == "gpu":
         # Keras picks its backend once, at import: JAX unless the caller chose otherwise.
         os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -87,7 +95,7 @@ def main(argv=None) -> int:
             result = tb.run_train(config)
             text = tb.report_train(result)
     json_out = args.json_out or os.path.join(
-        "build", "bench", f"{args.stage}{'-tiny' if args.tiny else ''}.json"
+        BENCH_DIR, f"{args.stage}{'-tiny' if args.tiny else ''}.json"
     )
     os.makedirs(os.path.dirname(os.path.abspath(json_out)), exist_ok=True)
     with open(json_out, "w", encoding="utf-8") as f:

@@ -96,3 +96,20 @@ def test_train(tmp_path, capsys):
     for s in result["sweep"]:
         assert "error" in s or (math.isfinite(s["clips_per_s"]) and s["clips_per_s"] > 0), s
     assert "mixed_bfloat16" in printed
+
+
+def test_summary_prints_each_headline_figure_from_the_json_its_stage_wrote(tmp_path, capsys):
+    bench = tmp_path / "bench"
+    script = _load_script()
+    assert script.main(["shared", "--tiny", f"--json_out={bench / 'shared.json'}"]) == 0
+    shared = json.loads((bench / "shared.json").read_text())
+    capsys.readouterr()
+    assert script.main(["summary", f"--bench_dir={bench}"]) == 0
+    printed = capsys.readouterr().out
+    lines = {line.split("|")[1].strip(): line for line in printed.splitlines() if "÷" in line}
+    one_pass = shared["ratios"]["one pass for all clips ÷ ffmpeg once (decoder)"]["value"]
+    row = lines["10 clips cut from one long video, one pass ÷ ffmpeg decoding it once"]
+    assert f"{one_pass:.3g}" in row and "shared.json" in row and "--tiny" in row
+    row = lines["2 workers ÷ 1 worker"]
+    assert "not measured: python scripts/benchmark.py preprocess" in row
+    assert len(lines) == 5 and "GPU proxy" in printed
