@@ -40,6 +40,7 @@ from apache_beam.options.pipeline_options import (
 )
 
 from preprocess import manifests, outcome, staging
+from preprocess.cores import usable_cpus
 from preprocess.isolation import ClipLimits
 from preprocess.pipeline import (
     DEFAULT_TARGET_SHARD_MB,
@@ -362,7 +363,7 @@ def beam_options(beam_args: list[str]) -> PipelineOptions:
             direct.direct_running_mode = LOCAL_RUNNING_MODE
         if "--direct_num_workers" not in given:
             one = direct.direct_running_mode == "in_memory"
-            direct.direct_num_workers = 1 if one else os.cpu_count() or 1
+            direct.direct_num_workers = 1 if one else usable_cpus()
         if "--default_sdk_harness_log_level" not in given:
             # Worker processes otherwise log every bundle at INFO to the user's terminal.
             options.view_as(WorkerOptions).default_sdk_harness_log_level = "WARNING"
@@ -461,7 +462,7 @@ def decoder_threads(options: PipelineOptions) -> int:
     """
     if options.view_as(StandardOptions).runner not in LOCAL_RUNNERS:
         return 1
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()
     workers = options.view_as(DirectOptions).direct_num_workers or cores
     return max(1, cores // workers)
 

@@ -31,6 +31,8 @@ import sys
 import threading
 import time
 
+from preprocess.cores import usable_cpus
+
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">Q")
@@ -103,7 +105,7 @@ def check_declared_size(path: str, limits: ClipLimits, window):
         stream = streams[0]
         width, height = stream.codec_context.width, stream.codec_context.height
         if limits.memory_mb and width and height:
-            threads = min(16, (os.cpu_count() or 1) + 1)  # FFmpeg's automatic thread count
+            threads = min(16, usable_cpus() + 1)  # FFmpeg's automatic thread count
             need = width * height * _BYTES_PER_PIXEL * (_PICTURES_HELD + threads)
             if need > limits.memory_mb * 2**20:
                 raise decoder.DecodeError(

@@ -11,6 +11,7 @@ import apache_beam as beam
 import numpy as np
 import pytest
 import tensorflow as tf
+from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -384,12 +385,26 @@ def test_local_runs_never_try_to_download_prism(dataset, tmp_path, caplog):
 
 
 def test_decoder_threads_split_the_cores_between_local_workers():
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0))
     one = cli.beam_options(["--direct_num_workers=1"])
     assert cli.decoder_threads(one) == cores
     many = cli.beam_options([f"--direct_num_workers={cores}"])
     assert cli.decoder_threads(many) == 1
     assert cli.decoder_threads(cli.beam_options(["--runner=DataflowRunner"])) == 1
+
+
+def test_a_job_pinned_to_one_core_sizes_itself_for_one_core():
+    """Under taskset, a cpuset or a pinned container, os.cpu_count() still counts the machine's
+    cores: a worker thread and a decoding process per core it cannot use (preprocess/cores.py)."""
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        options = cli.beam_options([])
+        assert options.view_as(DirectOptions).direct_num_workers == 1
+        assert cli.decoder_threads(options) == 1
+        assert cli.decoder_threads(cli.beam_options(["--direct_num_workers=1"])) == 1
+    finally:
+        os.sched_setaffinity(0, allowed)
 
 
 def test_frames_encoded_in_the_decoding_process_give_the_same_shards(dataset, tmp_path):
