@@ -2,8 +2,9 @@
 settings, against `ffmpeg -threads 1 -f null` decoding the same whole-file clips with the same
 number of processes (one per core), also end to end.
 
-Nothing cancels out here: the job's start-up (Python, TensorFlow and Beam imports, ~5 s) is in
-its time, and ffmpeg's process start per file is in ffmpeg's. Two job sizes show how the start-up
+Nothing cancels out here: the job's start-up (Python and Beam, under 1 s since the job stopped
+loading TensorFlow; ~5 s before) is in its time, and ffmpeg's process start per file is in
+ffmpeg's. Two job sizes show how the start-up
 weighs: the benchmark corpus 8 and 16 times over (504 and 1,008 clips), interleaved rounds.
 """
 
@@ -17,6 +18,7 @@ import time
 from benchmarks import common
 from benchmarks.common import format_table, machine_info, median, ratio, ratio_rows
 from benchmarks.preprocess_bench import ffmpeg_decode, make_corpus, replicate, run_pipeline
+from preprocess.cores import usable_cpus
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +46,7 @@ def run(config: EndToEndBenchConfig) -> dict:
 
 
 def _run(config: EndToEndBenchConfig, workdir: str) -> dict:
-    processes = os.cpu_count() or 1
+    processes = usable_cpus()  # what the job's default worker pool is sized by
     base = make_corpus(os.path.join(workdir, "corpus"), config.tiny)
     result = {"benchmark": "e2e", "tiny": config.tiny, "machine": machine_info()}
     result.update(config=dataclasses.asdict(config), processes=processes, rounds={})

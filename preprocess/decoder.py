@@ -30,14 +30,12 @@ demuxer or decoder reports an error on the way to the clip's last frame.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import fractions
 import importlib.util
 import io
 import logging
 import math
-import os
 import struct
 from fractions import Fraction
 from typing import Callable, Iterator
@@ -47,6 +45,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from preprocess import sampling
+from schemas import fileio
 
 log = logging.getLogger(__name__)
 
@@ -116,40 +115,20 @@ def check_args(num_frames: int, size: int, fps, crop) -> None:
             raise ValueError(f"crop must have x0 < x1 and y0 < y1, got {list(crop)}")
 
 
-def is_remote(path: str) -> bool:
-    return "://" in path
-
-
-@contextlib.contextmanager
-def open_binary(path: str) -> Iterator[io.RawIOBase]:
-    """The file as a seekable binary file object; gs:// and other URLs through tf.io.gfile."""
-    if is_remote(path):
-        import tensorflow as tf  # Only here: local decoding must not pay TensorFlow's import.
-
-        f = tf.io.gfile.GFile(path, "rb")
-    else:
-        f = open(path, "rb")
-    try:
-        yield f
-    finally:
-        f.close()
+def open_binary(path: str) -> io.RawIOBase:
+    """The file as a seekable binary file object, to use in a `with` block (schemas.fileio:
+    gs:// through tf.io.gfile, so a local decode never pays TensorFlow's import)."""
+    return fileio.open_file(path, "rb")
 
 
 def check_file(path: str) -> int:
     """The file's size in bytes; DecodeError if it is missing, empty or unreadable."""
     try:
-        if is_remote(path):
-            import tensorflow as tf
-
-            if not tf.io.gfile.exists(path):
-                raise DecodeError(path, "missing_file", "no such file")
-            size = tf.io.gfile.stat(path).length
-        else:
-            if not os.path.exists(path):
-                raise DecodeError(path, "missing_file", "no such file")
-            if os.path.isdir(path):
-                raise DecodeError(path, "unreadable_file", "is a folder")
-            size = os.path.getsize(path)
+        if not fileio.exists(path):
+            raise DecodeError(path, "missing_file", "no such file")
+        if not fileio.is_remote(path) and fileio.isdir(path):  # one request fewer a video on gs://
+            raise DecodeError(path, "unreadable_file", "is a folder")
+        size = fileio.size(path)
     except OSError as e:
         raise DecodeError(path, "unreadable_file", str(e)) from e
     if size == 0:

@@ -16,6 +16,7 @@ import numpy as np
 
 from preprocess import decoder, sampling
 from preprocess.decoder import DecodedClip, DecodeError
+from schemas import fileio
 
 
 def _times(path: str, reader, total: int) -> list[Fraction]:
@@ -54,7 +55,7 @@ def decode_clip(
         if past_end:
             raise DecodeError(path, "truncated", past_end)
         # decord reads local paths itself; anything else it gets as bytes in memory.
-        source = path if not decoder.is_remote(path) else io.BytesIO((f.seek(0), f.read())[1])
+        source = path if not fileio.is_remote(path) else io.BytesIO((f.seek(0), f.read())[1])
     try:
         reader = decord.VideoReader(source, ctx=decord.cpu(0), num_threads=threads)
     except (decord.DECORDError, RuntimeError) as e:  # RuntimeError: "Error reading <path>..."

@@ -32,6 +32,7 @@ import threading
 import time
 
 from preprocess.cores import usable_cpus
+from schemas import fileio
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def check_declared_size(path: str, limits: ClipLimits, window):
 
     from preprocess import decoder
 
-    if not (limits.memory_mb or limits.max_video_frames) or decoder.is_remote(path):
+    if not (limits.memory_mb or limits.max_video_frames) or fileio.is_remote(path):
         return
     try:
         container = av.open(path)
@@ -344,7 +345,6 @@ def _serve(parent: int) -> None:
         replies.write(_HEADER.pack(len(payload)) + payload)
 
     decoder_name, limits, encodes = read()
-    from preprocess import decoder
 
     decode = resolve_decoder(decoder_name)
     if encodes:
@@ -357,7 +357,7 @@ def _serve(parent: int) -> None:
     reply("ready")
     while (request := read()) is not None:
         path, batch, schema = request
-        if decoder.is_remote(path):
+        if fileio.is_remote(path):
             import tensorflow  # noqa: F401  (gs:// goes through tf.io.gfile: imported unlimited)
         _limit_address_space(limits.memory_mb)
         try:
