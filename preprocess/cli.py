@@ -620,7 +620,7 @@ def _stage_clips(manifest, output_dir: str, options: PipelineOptions) -> staging
     """Writes the validated clip list the job reads: into the output folder, or a local
     temporary file when local workers would have to read it from gs://."""
     staged_at = staging.staged_path(output_dir)
-    if runs_on_this_machine(options) and "://" in output_dir:
+    if runs_on_this_machine(options) and fileio.is_remote(output_dir):
         # Local workers read a local file: Beam reads gs:// only with apache-beam[gcp] installed.
         fd, staged_at = tempfile.mkstemp(prefix="aslvid2gloss-clips-", suffix=".jsonl")
         os.close(fd)

@@ -29,6 +29,7 @@ import re
 
 from preprocess.manifests import validation as v
 from preprocess.manifests.base import Clip, Manifest, ManifestError
+from schemas import fileio
 
 FORMAT = "csv"
 
@@ -164,9 +165,9 @@ def _stem(raw_path: str) -> str:
 
 
 def _resolve(base: str, raw: str, manifest: str, where: str) -> str:
-    if "://" in raw or os.path.isabs(raw):
+    if fileio.is_remote(raw) or os.path.isabs(raw):
         return raw
-    if "://" in base:
+    if fileio.is_remote(base):
         scheme, rest = base.split("://", 1)
         bucket, _, prefix = rest.partition("/")
         # Object stores do not resolve '..' themselves; a literal '..' would name another object.

@@ -97,7 +97,7 @@ def _refuse_loose_videos(root: str, prefix: str, files: list[str]) -> None:
 
 def list_folder(folder: str) -> tuple[list[str], list[str]]:
     """(sub-folders, files), sorted, hidden names skipped."""
-    remote = "://" in folder
+    remote = fileio.is_remote(folder)
     dirs, files = [], []
     for name in fileio.listdir(folder):
         if name.startswith("."):

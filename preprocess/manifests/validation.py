@@ -194,14 +194,14 @@ def extension(path: str) -> str:
 
 
 def dirname(path: str) -> str:
-    if "://" in path:
+    if fileio.is_remote(path):
         return posixpath.dirname(path)
     return os.path.dirname(os.path.abspath(path))
 
 
 def norm_dir(folder: str) -> str:
     """gs://b/x/ → gs://b/x; local → absolute, so clip paths do not depend on a worker's cwd."""
-    if "://" in folder:
+    if fileio.is_remote(folder):
         return folder.rstrip("/")
     return os.path.abspath(folder)
 
