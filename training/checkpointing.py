@@ -16,6 +16,17 @@ import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
+MAX_TO_KEEP = 2  # the newest checkpoint and one before it, should the newest be damaged
+DATA_SUFFIX = ".data-"
+INDEX_SUFFIX = ".index"
+# What reading a damaged checkpoint raises: a truncated .data file gives IndexError ("Read less
+# bytes than requested"); a bad checksum, an unparsable .index or a missing file, an OpError.
+READ_ERRORS = (tf.errors.OpError, IndexError, OSError)
+
+
+class DamagedCheckpointError(ValueError):
+    """No checkpoint of the run can be read: its files are cut short, corrupted or missing."""
+
 
 class TrainState:
     """Model, optimizer and best-epoch record of one run, saved and restored together."""
@@ -39,7 +50,10 @@ class TrainState:
         # Checkpoints are named by the optimizer's step; `save` picks the steps (multiples of
         # every_steps, so a resumed run saves at the same steps as an uninterrupted one).
         self.manager = tf.train.CheckpointManager(
-            self.checkpoint, directory, max_to_keep=2, step_counter=model.optimizer.iterations
+            self.checkpoint,
+            directory,
+            max_to_keep=MAX_TO_KEEP,
+            step_counter=model.optimizer.iterations,
         )
 
     @property
@@ -47,10 +61,27 @@ class TrainState:
         return int(self.model.optimizer.iterations.numpy())
 
     def restore(self) -> int:
-        """Loads the latest checkpoint if there is one; returns its global step (0: none)."""
-        path = self.manager.latest_checkpoint
-        if path is None:
+        """Loads the newest intact checkpoint; returns its global step (0: none).
+
+        A kill or a full disk while TensorFlow writes, or a damaged disk later, can leave the
+        newest checkpoint unreadable while the previous one is whole; the run resumes from that
+        one (a warning names the damaged files) rather than stopping or starting over.
+        """
+        if not self.manager.checkpoints:
             return 0
+        path, damaged = newest_intact(self.manager.checkpoints, self.directory)
+        for reason in damaged:
+            log.warning("Damaged checkpoint, resuming from %s instead: %s", path, reason)
+        self._load(path)
+        if damaged:
+            # Saved again, it is the newest listed: the damaged ones are not tried first on the
+            # next resume, and the manager deletes them in turn like any older checkpoint.
+            self.manager.save(checkpoint_number=self.step)
+        log.info("Resuming from %s at step %d", path, self.step)
+        return self.step
+
+    def _load(self, path: str) -> None:
+        """Restores an intact checkpoint: a failure now is a model that does not fit it."""
         try:
             self.checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
         except (AssertionError, ValueError, tf.errors.OpError) as e:
@@ -58,8 +89,6 @@ class TrainState:
                 f"{path}: cannot restore the checkpoint; was --model_dir used for another "
                 "model or other data?"
             ) from e
-        log.info("Resuming from %s at step %d", path, self.step)
-        return self.step
 
     def save(self, force: bool = False) -> str | None:
         """Writes a checkpoint named by the step if `force` or the step is a multiple of
@@ -71,8 +100,78 @@ class TrainState:
 
 
 def latest_step(directory: str) -> int | None:
-    """The global step of the newest checkpoint in `directory`, without building a model."""
-    path = tf.train.latest_checkpoint(directory)
-    if path is None:
+    """The global step of the newest checkpoint in `directory`, without building a model.
+
+    Whether or not its files are intact: a folder with a checkpoint is resumed (from an older
+    one if need be), so its settings must be checked.
+    """
+    state = tf.train.get_checkpoint_state(directory)
+    if state is None or not state.model_checkpoint_path:
         return None
+    return step_of(state.model_checkpoint_path)
+
+
+def step_of(path: str) -> int:
+    """ckpt-120 → 120: the manager names checkpoints by the global step."""
     return int(path.rsplit("-", 1)[-1])
+
+
+def newest_intact(paths: list[str], directory: str) -> tuple[str, list[str]]:
+    """The newest of `paths` (listed oldest first) that reads back, and what is wrong with each
+    newer one; an error naming the files when none does."""
+    damaged = []
+    for path in reversed(paths):
+        reason = damage(path)
+        if reason is None:
+            return path, damaged
+        damaged.append(reason)
+    raise DamagedCheckpointError(
+        f"every checkpoint in {directory} is damaged: {'; '.join(damaged)}. "
+        "Restore the folder from a copy, or delete it to train from the start."
+    )
+
+
+def damage(path: str) -> str | None:
+    """What is wrong with the files of the checkpoint `path` (None: every tensor reads back).
+
+    Reads the whole checkpoint without a model, so that an unreadable file (cut short,
+    corrupted, missing) is told apart from a model that does not fit an intact checkpoint;
+    TensorBundle checks each tensor's CRC32C as it reads it.
+    """
+    index = path + INDEX_SUFFIX
+    if not tf.io.gfile.exists(index):
+        return f"{path}: {index} is missing"
+    try:
+        reader = tf.train.load_checkpoint(path)
+    except READ_ERRORS as e:
+        if DATA_SUFFIX in str(e):  # opening the index also opens the data files
+            return f"{path}: {', '.join(data_files(path))} {data_damage(e)}"
+        return f"{path}: {index} unreadable ({describe_error(e)})"
+    for name in sorted(reader.get_variable_to_dtype_map()):
+        try:
+            reader.get_tensor(name)
+        except READ_ERRORS as e:
+            return f"{path}: {', '.join(data_files(path))} {data_damage(e)}"
+    return None
+
+
+def data_files(path: str) -> list[str]:
+    return sorted(tf.io.gfile.glob(path + DATA_SUFFIX + "*")) or [path + DATA_SUFFIX + "*"]
+
+
+def data_damage(error: BaseException) -> str:
+    """TensorFlow's words for a .data file that does not read back, as a reason."""
+    text = describe_error(error)
+    if "Read less bytes than requested" in text:
+        return f"truncated: shorter than its index says ({text})"
+    if "Checksum does not match" in text or "checksum" in text.lower():
+        return f"fails its checksum: bytes changed after writing ({text})"
+    if "No such file" in text or isinstance(error, tf.errors.NotFoundError):
+        return f"is missing ({text})"
+    return f"unreadable ({text})"
+
+
+def describe_error(error: BaseException) -> str:
+    """The first line of an error's message (TensorFlow's run to several)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
