@@ -5,6 +5,12 @@ the model cannot learn, a gloss missing from val or test is never measured, and 
 splits makes the held-out numbers optimistic (WLASL's splits are not signer-independent). The
 report is built in the launcher from the manifest and errors.jsonl: every clip of the manifest
 either has a record or an error row, so nothing is read back from the shards.
+
+A video that clips of several splits are cut from is listed too. The readers refuse that for a
+manifest one writes (CSV, ASL Citizen) when it is the same window, but WLASL and MS-ASL releases
+do it by design (windows of one YouTube video), and WLASL v0.3 even has the same whole video in
+train and test (35 times, e.g. `Eya_OdUAevw`, gloss "hot"): reported, not refused, as releases
+cannot be edited.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ SPLIT_ORDER = ("train", "val", "test")
 
 
 def build(glosses: Sequence[str], clips: Iterable, error_rows: Iterable[dict]) -> dict:
-    """coverage.json's content. clips: manifests.Clip (split, gloss, clip_id, signer_id)."""
+    """coverage.json's content. clips: manifests.Clip (split, gloss, clip_id, signer_id, path
+    and window)."""
+    clips = tuple(clips)
     failed = {row["clip_id"]: row["reason"] for row in error_rows}
     splits: dict[str, dict] = {}
     per_gloss: dict[str, dict[str, dict]] = defaultdict(dict)
@@ -42,10 +50,11 @@ def build(glosses: Sequence[str], clips: Iterable, error_rows: Iterable[dict]) -
         "glosses_without_training_clips": [],
         "glosses_missing_from": {},
         "signers_in_several_splits": {
-            str(signer): dict(sorted(counts.items(), key=lambda kv: SPLIT_ORDER.index(kv[0])))
+            str(signer): _in_split_order(counts)
             for signer, counts in sorted(signer_splits.items())
             if len(counts) > 1
         },
+        **overlap(clips),
     }
     if "train" in splits:
         report["glosses_without_training_clips"] = [
@@ -57,6 +66,45 @@ def build(glosses: Sequence[str], clips: Iterable, error_rows: Iterable[dict]) -
                 g for g in glosses if _written(per_gloss, g, split) == 0
             ]
     return report
+
+
+def overlap(clips: Iterable) -> dict:
+    """Videos that clips of several splits are cut from: video path → clips per split; and the
+    clip ids of each window of a video that is a clip in several splits (evaluated on what was
+    trained on)."""
+    video_splits: dict[str, Counter] = defaultdict(Counter)
+    windows: dict[tuple, list] = defaultdict(list)
+    for clip in clips:
+        video_splits[clip.path][clip.split] += 1
+        windows[(clip.path, clip_window(clip))].append(clip)
+    return {
+        "videos_in_several_splits": {
+            path: _in_split_order(counts)
+            for path, counts in sorted(video_splits.items())
+            if len(counts) > 1
+        },
+        "identical_clips_in_several_splits": [
+            [c.clip_id for c in same]
+            for same in windows.values()
+            if len({c.split for c in same}) > 1
+        ],
+    }
+
+
+def clip_window(clip) -> tuple:
+    """The part of its video a clip is, equal for two clips that give the same frames: frames
+    1 to -1 (to the end) are the whole video whatever the rate."""
+    from schemas.features import CUT_TIME_WINDOW, CUT_WHOLE_FILE
+
+    if clip.cut == CUT_TIME_WINDOW:
+        return ("time", clip.start_time, clip.end_time)
+    if clip.cut == CUT_WHOLE_FILE or (clip.frame_start, clip.frame_end) == (1, -1):
+        return ("whole",)
+    return ("frames", clip.frame_start, clip.frame_end, clip.fps)
+
+
+def _in_split_order(counts: Counter) -> dict:
+    return dict(sorted(counts.items(), key=lambda kv: SPLIT_ORDER.index(kv[0])))
 
 
 def _written(per_gloss, gloss: str, split: str) -> int:
@@ -81,4 +129,11 @@ def format_table(report: dict, num_glosses: int) -> str:
     shared = report["signers_in_several_splits"]
     if shared:
         lines.append(f"  signers in more than one split: {len(shared)}")
+    # .get: coverage.json files written before these were counted.
+    videos = report.get("videos_in_several_splits", {})
+    if videos:
+        same = len(report.get("identical_clips_in_several_splits", []))
+        lines.append(
+            f"  videos in more than one split: {len(videos)} (the same clip in several: {same})"
+        )
     return "\n".join(lines)

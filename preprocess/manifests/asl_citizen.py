@@ -10,9 +10,10 @@ Labels follow the first appearance of each gloss in `train.csv`, as Microsoft's 
 (ASL-citizen-code, `aslcitizen_dataset.py`) builds its gloss dictionary; glosses are stripped of
 outer spaces as that reader does. A gloss that appears only in `val.csv`/`test.csv` (Microsoft's
 reader fails on it with a KeyError) gets the next labels, in order of first appearance, and is
-reported by the coverage report as a gloss without training clips. `signer_id` is the number in
-the participant id (`P12` → 12). Each video is one clip: the whole file, by its own frames.
-`clip_id` is the file name as written, unique over all splits; `video_id` its stem. Rows are named
+reported by the coverage report as a gloss without training clips. Glosses are read in Unicode
+NFC. `signer_id` is the number in the participant id (`P12` → 12). Each video is one clip: the
+whole file, by its own frames. `clip_id` is the file name as written, unique over all splits, and
+so is the file however it is spelt (`./a.mp4` is `a.mp4`); `video_id` its stem. Rows are named
 `splits/val.csv: line 7`.
 """
 
@@ -47,14 +48,16 @@ def read_asl_citizen(root: str, video_dir: str | None = None) -> Manifest:
         raise ManifestError(f"{root}: video_dir {video_dir!r} is not a folder")
     names = {n for n in fileio.listdir(video_dir) if not n.endswith("/")}
     rows = []
+    spellings: dict = {}
     for split in SPLITS:
         path = v.join(root, f"splits/{split}.csv")
         if split == "train" or fileio.exists(path):
-            rows += [(split, path, where, cells) for where, cells in _rows(path)]
+            rows += [(split, path, where, cells) for where, cells in _rows(path, spellings)]
     labels: dict[str, int] = {}
     for _, _, _, cells in rows:  # train rows come first
         labels.setdefault(cells[2], len(labels))
     seen: dict[str, str] = {}
+    same_clip = v.ClipIndex()
     clips = []
     for split, path, where, cells in rows:
         clip = _clip(path, where, cells, split, labels, video_dir, names)
@@ -62,13 +65,14 @@ def read_asl_citizen(root: str, video_dir: str | None = None) -> Manifest:
             also = seen[clip.clip_id]
             v.fail(path, where, "Video file", cells[1], f"a file used once (also {also})")
         seen[clip.clip_id] = f"{os.path.basename(path)}: {where}"
+        same_clip.add(path, where, clip, "Video file", cells[1])
         clips.append(clip)
     if not clips:
         raise ManifestError(f"{root}: no rows in splits/*.csv, expected at least one clip")
     return Manifest(glosses=tuple(labels), clips=tuple(clips), format=FORMAT)
 
 
-def _rows(path: str) -> list[tuple[str, list[str]]]:
+def _rows(path: str, spellings: dict) -> list[tuple[str, list[str]]]:
     """(row name, [participant, file, gloss, code]) after checking the header."""
     rows = v.csv_rows(path, f"a header row {','.join(HEADER)!r}")
     header_line, header = rows[0]
@@ -80,7 +84,7 @@ def _rows(path: str) -> list[tuple[str, list[str]]]:
     for line, cells in rows[1:]:
         where = f"line {line}"
         v.check_cells(path, where, cells, len(HEADER), f"as in the header {list(HEADER)}")
-        gloss = v.check_gloss(path, where, "Gloss", cells[2].strip())
+        gloss = v.check_gloss(path, where, "Gloss", cells[2].strip(), spellings)
         out.append((where, [cells[0], cells[1], gloss, cells[3]]))
     return out
 
@@ -98,9 +102,15 @@ def _clip(path, where, cells, split, labels, video_dir, names) -> Clip:
             name,
             "a file name in the videos folder (no control characters, '\\' or leading '/')",
         )
-    full = v.join(video_dir, name)
-    # Names with a folder part are not in the one listing; the pipeline reports them if absent.
-    tried = (full,) if "/" not in name and name not in names else ()
+    try:
+        full = v.norm_path(v.join(video_dir, name))
+    except ValueError:
+        v.fail(path, where, "Video file", name, f"a file inside {video_dir}")
+    if "/" not in name:
+        found = name in names
+    else:  # not in the one listing; looked up alone here, but not one request a clip on gs://
+        found = fileio.is_remote(full) or v.video_exists(full)
+    tried = () if found else (full,)
     return Clip(
         clip_id=name,
         path=full,

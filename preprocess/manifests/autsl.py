@@ -9,9 +9,10 @@ The release (Sincan & Keles, AUTSL, as its ChaLearn challenge ships it) is a fol
 absent has no clips (videos without a label row are skipped with a warning).
 
 label = ClassId (0 … N-1, every id once); the gloss is the English name `EN` (outer spaces
-dropped). Two classes whose English names are the same are told apart as `EN (TR)`, so labels.txt
-never holds a line twice. `signer_id` = N, `clip_id` = `video_id` = `signer<N>_sample<M>`; each
-video is one clip, the whole file by its own frames. Rows are named `train_labels.csv: line 7`.
+dropped, Unicode NFC). Two classes whose English names are the same are told apart as
+`EN (TR)`, so labels.txt never holds a line twice. `signer_id` = N, `clip_id` = `video_id` =
+`signer<N>_sample<M>`; each video is one clip, the whole file by its own frames. Rows are named
+`train_labels.csv: line 7`.
 """
 
 from __future__ import annotations
@@ -87,14 +88,15 @@ def _classes(path: str) -> tuple[str, ...]:
             f"{path}: line {header_line}: header {header!r}, expected 'ClassId,TR,EN'"
         )
     names: dict[int, tuple[str, str]] = {}
+    spellings: dict = {}
     for line, cells in rows[1:]:
         where = f"line {line}"
         v.check_cells(path, where, cells, 3, "(ClassId,TR,EN)")
         class_id = v.int_cell(path, where, "ClassId", cells[0], None)
         if class_id is None or class_id in names:
             v.fail(path, where, "ClassId", cells[0], "a class id given once")
-        tr = v.check_gloss(path, where, "TR", cells[1].strip())
-        names[class_id] = (v.check_gloss(path, where, "EN", cells[2].strip()), tr)
+        tr = v.check_gloss(path, where, "TR", cells[1].strip(), spellings)
+        names[class_id] = (v.check_gloss(path, where, "EN", cells[2].strip(), spellings), tr)
     if sorted(names) != list(range(len(names))):
         missing = sorted(set(range(len(names))) - set(names))
         raise ManifestError(

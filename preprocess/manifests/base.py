@@ -91,3 +91,12 @@ class Manifest:
     glosses: tuple[str, ...]
     clips: tuple[Clip, ...]
     format: str = ""  # the reader that made it: one of FORMATS
+
+    @property
+    def overlap(self) -> dict:
+        """Videos shared between splits ({path: {split: clips}}) and the clip ids of each window
+        that is a clip in several splits, as coverage.json reports them. WLASL and MS-ASL cut
+        several clips from one YouTube video, in any split: a reader cannot refuse that."""
+        from schemas import coverage
+
+        return coverage.overlap(self.clips)

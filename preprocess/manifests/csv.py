@@ -8,16 +8,21 @@ optional cell means unknown/default. An unknown column is refused, because a mis
 around them; cells are taken as written, and integers must be plain ASCII digits with an optional
 minus sign (no `1.0`, `1e3`, `1_000`). Rows are named by their 1-based line number in the file
 (the first line of a quoted multi-line row). Relative paths are resolved against `video_dir` when
-given, else the CSV's folder; absolute paths and URLs (`gs://…`) are kept as written. `..` is
-allowed and resolved: the CSV is trusted input like the command line, and absolute paths could
-point anywhere anyway (on gs:// it may not climb above the bucket). Cells starting with `=`, `+`,
-`-` or `@` are plain text: nothing here evaluates them, a gloss `=SUM(A1)` is that gloss, and an
+given, else the CSV's folder; absolute paths and URLs (`gs://…`) are taken as written. Every
+path is normalised (`./a.mp4`, `x/../a.mp4` and `a.mp4` are one file; on a URL the part after
+the bucket): `..` is allowed and resolved, as the CSV is trusted input like the command line
+and absolute paths could point anywhere anyway (on gs:// it may not climb above the bucket).
+Labels are read in Unicode NFC (`validation.check_gloss`). Cells starting with `=`, `+`, `-` or
+`@` are plain text: nothing here evaluates them, a gloss `=SUM(A1)` is that gloss, and an
 integer field holding `=1` is refused as not an integer.
 
 `clip_id` is `video_id` if given, else the path as written, plus `#<frame_start>-<frame_end>` when
-either frame column has a value; it must be unique. The clip's `video_id` is the cell, or when
-empty the file's stem (`v/a.mp4` → `a`), and `rel_path` the path cell as written, so every
-record can be traced back to its file. Without an `fps` column frame numbers are the file's own.
+either frame column has a value; it must be unique. One file and window is one clip, however
+its path is spelt: given twice (in two splits it would leak the test set into training) it is
+refused; other windows of one file are other clips, in any split (coverage.json lists them).
+The clip's `video_id` is the cell, or when empty the file's stem (`v/a.mp4` → `a`), and
+`rel_path` the path cell as written, so every record can be traced back to its file. Without an
+`fps` column frame numbers are the file's own.
 """
 
 from __future__ import annotations
@@ -59,11 +64,13 @@ def read_csv(path: str, video_dir: str | None = None) -> Manifest:
     glosses: list[str] = []
     labels: dict[str, int] = {}
     id_line: dict[str, int] = {}
+    spellings: dict = {}
+    same_clip = v.ClipIndex()
     clips: list[Clip] = []
     for line, row in rows[1:]:
         where = f"line {line}"
         v.check_cells(path, where, row, len(columns), f"as in the header {columns}")
-        clip = _clip(path, where, dict(zip(columns, row)), base)
+        clip = _clip(path, where, dict(zip(columns, row)), base, spellings)
         if clip.clip_id in id_line:
             v.fail(
                 path,
@@ -73,6 +80,7 @@ def read_csv(path: str, video_dir: str | None = None) -> Manifest:
                 f"a unique clip (the same clip is on line {id_line[clip.clip_id]})",
             )
         id_line[clip.clip_id] = line
+        same_clip.add(path, where, clip, "path", clip.rel_path)
         if clip.gloss not in labels:
             labels[clip.gloss] = len(glosses)
             glosses.append(clip.gloss)
@@ -101,11 +109,11 @@ def _columns(path, header_line, header) -> list[str]:
     return columns
 
 
-def _clip(path, where, cells, base) -> Clip:
+def _clip(path, where, cells, base, spellings) -> Clip:
     raw_path = cells["path"]
     if not raw_path or v.has_control(raw_path):
         v.fail(path, where, "path", raw_path, "a non-empty video path without control characters")
-    gloss = v.check_gloss(path, where, "label", cells["label"])
+    gloss = v.check_gloss(path, where, "label", cells["label"], spellings)
     split = cells.get("split", "") or "train"
     split = v.check_split(path, where, "split", split)
     start_cell = cells.get("frame_start", "")
@@ -166,13 +174,13 @@ def _stem(raw_path: str) -> str:
 
 def _resolve(base: str, raw: str, manifest: str, where: str) -> str:
     if fileio.is_remote(raw) or os.path.isabs(raw):
-        return raw
-    if fileio.is_remote(base):
-        scheme, rest = base.split("://", 1)
-        bucket, _, prefix = rest.partition("/")
+        full = raw
+    else:
+        full = v.join(base, raw) if fileio.is_remote(base) else os.path.join(base, raw)
+    try:
+        return v.norm_path(full)
+    except ValueError:
         # Object stores do not resolve '..' themselves; a literal '..' would name another object.
-        joined = posixpath.normpath(posixpath.join(prefix, raw))
-        if joined == ".." or joined.startswith("../"):
-            v.fail(manifest, where, "path", raw, f"a path inside the bucket {scheme}://{bucket}")
-        return f"{scheme}://{bucket}/{joined}"
-    return os.path.normpath(os.path.join(base, raw))
+        scheme, rest = full.split("://", 1)
+        bucket = rest.partition("/")[0]
+        v.fail(manifest, where, "path", raw, f"a path inside the bucket {scheme}://{bucket}")

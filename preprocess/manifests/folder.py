@@ -3,9 +3,10 @@
 The split layout is used when every top-level folder is one of `SPLITS`. Only files with a video
 extension count; names starting with '.' (macOS `._x.mp4` and the like) are skipped, other files
 and deeper folders are skipped with a warning, and a video right under ROOT or ROOT/<split> is
-refused (it has no gloss). Every gloss folder is a label (even one holding no video), sorted by
-name; `clip_id` and `rel_path` are the path relative to ROOT, `video_id` the file's stem; split
-`train` in the plain layout. `video_dir` must be unset (or ROOT). Frame numbers are the file's own.
+refused (it has no gloss). Every gloss folder is a label (even one holding no video), its name
+in Unicode NFC (macOS copies write `café` as e + U+0301 in folder names), sorted; `clip_id`
+and `rel_path` are the path relative to ROOT, `video_id` the file's stem; split `train` in the
+plain layout. `video_dir` must be unset (or ROOT). Frame numbers are the file's own.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ def read_folder(root: str) -> Manifest:
         raise ManifestError(f"{root}: not a folder")
     root = v.norm_dir(root)
     per_split = _gloss_folders(root)
-    glosses = sorted({gloss for _, _, dirs in per_split for gloss in dirs})
+    glosses = sorted({gloss for _, _, dirs in per_split for gloss in dirs.values()})
     label_of = {g: i for i, g in enumerate(glosses)}
     clips: list[Clip] = []
     for split, prefix, dirs in per_split:
-        for gloss in sorted(dirs):
-            for rel in _videos(root, prefix + gloss):
+        for folder, gloss in sorted(dirs.items()):
+            for rel in _videos(root, prefix + folder):
                 clips.append(
                     Clip(
                         clip_id=rel,
@@ -53,8 +54,9 @@ def read_folder(root: str) -> Manifest:
     return Manifest(glosses=tuple(glosses), clips=tuple(clips), format=FORMAT)
 
 
-def _gloss_folders(root: str) -> list[tuple[str, str, list[str]]]:
-    """(split, 'split/' or '', gloss folders) for the split layout or the plain one."""
+def _gloss_folders(root: str) -> list[tuple[str, str, dict[str, str]]]:
+    """(split, 'split/' or '', {gloss folder: gloss}) for the split layout or the plain one.
+    The gloss is the folder's name in NFC: macOS file systems store names in NFD."""
     top_dirs, top_files = list_folder(root)
     _refuse_loose_videos(root, "", top_files)
     if top_dirs and all(d in SPLITS for d in top_dirs):
@@ -62,13 +64,16 @@ def _gloss_folders(root: str) -> list[tuple[str, str, list[str]]]:
     else:
         layout = [("train", "")]
     per_split = []
+    spellings: dict = {}
     for split, prefix in layout:
         dirs, files = list_folder(v.join(root, prefix)) if prefix else (top_dirs, top_files)
         if prefix:
             _refuse_loose_videos(root, prefix, files)
-        for d in dirs:
-            v.check_gloss(root, f"folder {v.quote(prefix + d)}", "gloss", d)
-        per_split.append((split, prefix, dirs))
+        glosses = {
+            d: v.check_gloss(root, f"folder {v.quote(prefix + d)}", "gloss", d, spellings)
+            for d in dirs
+        }
+        per_split.append((split, prefix, glosses))
     return per_split
 
 

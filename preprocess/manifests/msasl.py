@@ -8,11 +8,13 @@ required; `fps` (the video's rate, fractional like 29.97), `signer_id` (integer)
 are optional; `start`, `end` (frame numbers at `fps`), `box`, `text`, `org_text`, `width`,
 `height`, `file`, … are not used: the clip is the time window `[start_time, end_time)`, by the
 display-time rule (docs/design.md, "Sampling rule"). Numbers are read exactly (decimal text →
-Fraction). The gloss is the class name at `label` (`clean_text` may be a synonym of it).
+Fraction). The gloss is the class name at `label` (`clean_text` may be a synonym of it), in
+Unicode NFC.
 
 Videos are `<video_dir>/<YouTube id>.<ext>` (the id after `v=` or `youtu.be/`; real urls often
 have no scheme: `www.youtube.com/watch?v=…`); `video_dir` is required and listed once. Several
-entries cut from one video share its file; each is a clip of its own. `clip_id` is
+entries cut from one video share its file, in any split; each is a clip of its own, and
+`Manifest.overlap` (coverage.json) lists the videos of several splits. `clip_id` is
 `<split>_<entry index, 0-based, 5 digits>`, stable for a given release file. Rows are named
 `MSASL_train.json: entry 12`.
 """
@@ -73,12 +75,13 @@ def _classes(path: str) -> tuple[str, ...]:
     if not isinstance(data, list) or not data:
         v.fail(path, "", "top level", data, "a non-empty JSON list of class names")
     seen: dict[str, int] = {}
+    spellings: dict = {}
     for i, name in enumerate(data):
-        gloss = v.check_gloss(path, f"class {i}", "name", name)
+        gloss = v.check_gloss(path, f"class {i}", "name", name, spellings)
         if gloss in seen:
             v.fail(path, f"class {i}", "name", gloss, f"each class once (also class {seen[gloss]})")
         seen[gloss] = i
-    return tuple(data)
+    return tuple(seen)
 
 
 def _clip(path, where, entry, split, index, glosses, video_dir, files) -> Clip:

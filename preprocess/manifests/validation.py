@@ -16,6 +16,7 @@ import logging
 import os
 import posixpath
 import re
+import stat
 import unicodedata
 
 from preprocess import sampling
@@ -43,7 +44,11 @@ def youtube_id(url: str) -> str | None:
     return match.group(1) if match else None
 
 
-def check_gloss(path, where, field, value) -> str:
+def check_gloss(path, where, field, value, spellings: dict | None = None) -> str:
+    """The gloss in NFC. Without it "café" typed on one keyboard (é) and another (e + U+0301)
+    becomes two classes that print the same in labels.txt. `spellings`, one dict per manifest,
+    refuses both spellings in one manifest: which rows meant which is the author's call; a
+    manifest written in NFD throughout is just normalised."""
     if not isinstance(value, str):
         fail(path, where, field, value, "a string")
     if not value:
@@ -58,7 +63,17 @@ def check_gloss(path, where, field, value) -> str:
         )
     if value != value.strip():
         fail(path, where, field, value, "a gloss without leading or trailing whitespace")
-    return value
+    gloss = unicodedata.normalize("NFC", value)
+    if spellings is not None:
+        first, first_path, first_where = spellings.setdefault(gloss, (value, path, where))
+        if first != value:
+            place = first_where if first_path == path else f"{first_path}: {first_where}"
+            raise ManifestError(
+                f"{path}: {where}: field {field!r} is {ascii(value)}, the gloss {ascii(first)} "
+                f"of {place} in another Unicode spelling (both are {gloss!r} in NFC), expected "
+                "one spelling of each gloss"
+            )
+    return gloss
 
 
 def check_video_id(path, where, value) -> str:
@@ -172,13 +187,27 @@ def quote(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- files
+# WLASL_v0.3.json is 11 MB and a CSV row some 100 bytes: 1 GiB is millions of clips, and still
+# fits in memory when read whole.
+MAX_MANIFEST_BYTES = 2**30
+
+# Kernel file systems: their files are regular with st_size 0, some never end or block.
+_KERNEL_FILE_SYSTEMS = ("/proc", "/sys")
+
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
 def read_text(path: str) -> str:
-    if not fileio.exists(path):
-        raise ManifestError(f"{path}: no such file")
-    if fileio.isdir(path):
-        raise ManifestError(f"{path}: is a folder, expected a file")
-    with fileio.open_file(path, "rb") as f:
-        data = f.read()
+    """The whole manifest file, decoded; refused without opening it when it is not a regular
+    file: /dev/zero read whole fills memory, a FIFO blocks the launcher forever."""
+    data = _read_local(path) if not fileio.is_remote(path) else _read_remote(path)
+    if len(data) > MAX_MANIFEST_BYTES:  # grew while read, or a remote store's file
+        raise ManifestError(_too_large(path, f"more than {MAX_MANIFEST_BYTES} bytes"))
     try:
         # utf-8-sig: spreadsheet programs write a byte-order mark at the start of CSV exports.
         return data.decode("utf-8-sig")
@@ -187,6 +216,155 @@ def read_text(path: str) -> str:
             f"{path}: not UTF-8 text (byte {e.start}: {data[e.start : e.start + 4]!r}), "
             "expected a UTF-8 encoded manifest"
         ) from None
+
+
+def _read_remote(path: str) -> bytes:
+    if not fileio.exists(path):
+        raise ManifestError(f"{path}: no such file")
+    if fileio.isdir(path):
+        raise ManifestError(f"{path}: is a folder, expected a file")
+    with fileio.open_file(path, "rb") as f:
+        return _read_bounded(f)
+
+
+def _read_local(path: str) -> bytes:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        link = " (a dangling symbolic link)" if os.path.islink(path) else ""
+        raise ManifestError(f"{path}: no such file{link}") from None
+    except OSError as e:  # a symlink loop, a path through a file, no permission
+        raise ManifestError(f"{path}: cannot be read: {e.strerror}, expected a file") from None
+    _check_regular(path, info.st_mode)
+    real = os.path.realpath(path)
+    for root in _KERNEL_FILE_SYSTEMS:
+        if real == root or real.startswith(root + "/"):
+            raise ManifestError(
+                f"{path}: is {real}, a file of the kernel's {root} file system, expected a "
+                "manifest file (its size is not known before reading, and some never end)"
+            )
+    if info.st_size > MAX_MANIFEST_BYTES:
+        raise ManifestError(_too_large(path, f"{info.st_size} bytes"))
+    try:
+        # O_NONBLOCK: were the file swapped for a FIFO since the stat, opening it must not wait
+        # for a writer; fstat then sees what was opened.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot be read: {e.strerror}, expected a file") from None
+    with os.fdopen(fd, "rb") as f:
+        _check_regular(path, os.fstat(fd).st_mode)
+        try:
+            return _read_bounded(f)
+        except OSError as e:
+            raise ManifestError(f"{path}: cannot be read: {e.strerror}") from None
+
+
+def _read_bounded(f) -> bytes:
+    """To end of file or one byte past the cap, in pieces: read(n) sets aside n bytes at once,
+    1 GiB for a 20-byte file."""
+    chunks, size = [], 0
+    while size <= MAX_MANIFEST_BYTES:
+        chunk = f.read(min(2**24, MAX_MANIFEST_BYTES + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _check_regular(path: str, mode: int) -> None:
+    if stat.S_ISDIR(mode):
+        raise ManifestError(f"{path}: is a folder, expected a file")
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "a special file")
+        raise ManifestError(
+            f"{path}: is {kind}, not a regular file, expected a manifest file (it is read "
+            "whole, and this could block or never end)"
+        )
+
+
+def _too_large(path: str, size: str) -> str:
+    return (
+        f"{path}: {size}, larger than the {MAX_MANIFEST_BYTES // 2**20} MiB a manifest may be, "
+        "expected a manifest file"
+    )
+
+
+def norm_path(path: str) -> str:
+    """`a/./b//c.mp4` → `a/b/c.mp4`, `x/../g1.mp4` → `g1.mp4`, gs://b/x/../y → gs://b/y: one
+    spelling per file, so the duplicate check sees `g1.mp4` and `./g1.mp4` as one video.
+    ValueError for a URL whose '..' climbs above its bucket (an object store does not resolve
+    '..', a literal one names another object)."""
+    if not fileio.is_remote(path):
+        return os.path.normpath(path)
+    scheme, rest = path.split("://", 1)
+    bucket, _, key = rest.partition("/")
+    if _climbs(key):
+        raise ValueError(f"{path}: '..' climbs above {scheme}://{bucket}")
+    key = posixpath.normpath(key).lstrip("/") if key else ""
+    return f"{scheme}://{bucket}/{key}" if key not in ("", ".") else f"{scheme}://{bucket}"
+
+
+def _climbs(key: str) -> bool:
+    depth = 0
+    for part in key.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part and part != ".":
+            depth += 1
+    return False
+
+
+def video_exists(path: str) -> bool:
+    """Whether a video is there to be decoded. Locally a link counts, dangling or looping: the
+    decoder then names what it is instead of the clip being reported as a missing file."""
+    return fileio.exists(path) if fileio.is_remote(path) else os.path.lexists(path)
+
+
+# --------------------------------------------------------------------------- duplicates
+class ClipIndex:
+    """Refuses a second clip of one video and window, however the path is spelt: `g1.mp4`,
+    `./g1.mp4` and `sub/../g1.mp4` in train, val and test would train on the test clips.
+
+    The same video at other windows is allowed: a long video cut into clips is a real layout
+    (coverage.json lists videos in several splits). Clip paths must already be normalised."""
+
+    def __init__(self):
+        self._first: dict[tuple, tuple[str, str, str, str]] = {}
+
+    def add(self, path: str, where: str, clip, field: str, spelling: str) -> None:
+        from schemas.coverage import clip_window
+
+        window = clip_window(clip)
+        key = (clip.path, window)
+        if key not in self._first:
+            self._first[key] = (path, where, spelling, clip.split)
+            return
+        first_path, first_where, first_spelling, first_split = self._first[key]
+        place = first_where if first_path == path else f"{first_path}: {first_where}"
+        leak = (
+            f"; a clip in splits {first_split!r} and {clip.split!r} would be trained on and "
+            "evaluated on"
+            if first_split != clip.split
+            else ""
+        )
+        raise ManifestError(
+            f"{path}: {where}: field {field!r} is {show(spelling)} (split {clip.split!r}), the "
+            f"same clip as {show(first_spelling)} of {place} (split {first_split!r}): both are "
+            f"{clip.path}, {describe_window(window)}; expected each clip once{leak}"
+        )
+
+
+def describe_window(window: tuple) -> str:
+    if window[0] == "whole":
+        return "the whole video"
+    if window[0] == "time":
+        return f"seconds {float(window[1]):g} to {float(window[2]):g}"
+    _, start, end, fps = window
+    rate = f" at {fps} fps" if fps is not None else ""
+    return f"frames {start} to {'the end' if end == -1 else end}{rate}"
 
 
 def extension(path: str) -> str:

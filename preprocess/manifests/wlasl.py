@@ -6,8 +6,10 @@ frame numbers are counted at: 25), `signer_id`, `instance_id` (integers), `sourc
 `bbox` (4 integers x0, y0, x1, y1) are optional (missing or null = unknown); other keys
 (`variation_id`, …) are ignored. Rows are named like `entry 3 (gloss "book"), instance 2`, 0-based
 as in `data[3]["instances"][2]`. Labels follow entry order, so WLASL100/300/1000/2000 are
-`top_k_glosses=100/300/1000/2000`. A gloss given twice, a `video_id` given twice anywhere, or an
-`instance_id` given twice within a gloss is refused.
+`top_k_glosses=100/300/1000/2000`. Glosses are read in Unicode NFC. A gloss given twice, a
+`video_id` given twice anywhere, or an `instance_id` given twice within a gloss is refused. Raw
+instances share their YouTube video, in any split, at the same frames too (35 whole videos are
+in two splits in v0.3): reported by `Manifest.overlap`, not refused.
 
 Videos (docs/design.md, "Dataset layouts"), decided per instance; `video_dir` is listed
 once, extensions from VIDEO_EXTENSIONS compared in lower case (`.mp4` first when stems collide):
@@ -48,10 +50,11 @@ def read_wlasl_json(path: str, video_dir: str | None) -> Manifest:
     files = v.list_videos_by_stem(video_dir, path)
     glosses: list[str] = []
     gloss_where: dict[str, int] = {}
+    spellings: dict = {}
     id_where: dict[str, str] = {}
     clips: list[Clip] = []
     for e, entry in enumerate(data):
-        gloss, instances = _entry(path, e, entry, gloss_where)
+        gloss, instances = _entry(path, e, entry, gloss_where, spellings)
         label = len(glosses)
         glosses.append(gloss)
         where = f"entry {e} (gloss {v.quote(gloss)})"
@@ -66,7 +69,7 @@ def read_wlasl_json(path: str, video_dir: str | None) -> Manifest:
     return Manifest(glosses=tuple(glosses), clips=tuple(clips), format=FORMAT)
 
 
-def _entry(path, e, entry, gloss_where) -> tuple[str, list]:
+def _entry(path, e, entry, gloss_where, spellings) -> tuple[str, list]:
     where = f"entry {e}"
     if not isinstance(entry, dict):
         raise ManifestError(
@@ -75,7 +78,7 @@ def _entry(path, e, entry, gloss_where) -> tuple[str, list]:
         )
     if "gloss" not in entry:
         raise ManifestError(f"{path}: {where}: field 'gloss' is missing, expected a string")
-    gloss = v.check_gloss(path, where, "gloss", entry["gloss"])
+    gloss = v.check_gloss(path, where, "gloss", entry["gloss"], spellings)
     if gloss in gloss_where:
         raise ManifestError(
             f"{path}: {where}: field 'gloss' is {gloss!r}, already given by entry "
