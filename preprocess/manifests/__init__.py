@@ -20,9 +20,17 @@ what was expected. A video that is not there is not an error here: the clip's `t
 paths looked for and the pipeline records it as `missing_file`.
 
 Glosses must be non-empty, without control or line-separator characters (labels.txt holds one
-per line) and without leading/trailing whitespace (which would be invisible in labels.txt).
+per line) and without leading/trailing whitespace (which would be invisible in labels.txt); they
+are read in Unicode NFC, and one gloss in two spellings (NFC and NFD) in one manifest is refused.
 Integers beyond 2**62 are refused. `frame_start` >= 1, `frame_end` == -1 (to the end) or
 >= `frame_start`.
+
+Clip paths are normalised (`./a.mp4` is `a.mp4`; on gs:// the part after the bucket). One file
+and window given twice is refused where the manifest is written by hand (CSV, ASL Citizen): in
+two splits it trains on the test set. Release formats that share a video between splits (WLASL
+raw, MS-ASL) are read as they are; `Manifest.overlap` (and coverage.json) lists those videos.
+Manifest files must be regular files (not a FIFO, a device, a socket, or a /proc or /sys file)
+of at most 1 GiB; anything else is refused without being opened.
 
 `select` (and `read_manifest`) applies `top_k_glosses` first, then `splits`, so the labels are the
 same whichever splits are selected.
