@@ -11,8 +11,8 @@
 
 Any other flag must be a Beam pipeline option (--runner, --direct_num_workers, --project, …);
 anything else is refused before the job starts (exit 2), naming the closest real flag.
-Without --runner it runs locally (Beam's FnApiRunner), offline: one process with a worker thread
-per core (`LOCAL_RUNNING_MODE`).
+Without --runner it runs locally (Beam's FnApiRunner), offline: one process, one Beam worker,
+decoding a video per core at once (`LOCAL_RUNNING_MODE`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import errno
 import json
 import logging
 import os
@@ -39,7 +40,7 @@ from apache_beam.options.pipeline_options import (
     WorkerOptions,
 )
 
-from preprocess import manifests, outcome, staging
+from preprocess import manifests, outcome, output_lock, staging
 from preprocess.cores import usable_cpus
 from preprocess.isolation import ClipLimits
 from preprocess.pipeline import (
@@ -56,12 +57,12 @@ LOCAL_RUNNERS = ("DirectRunner", "direct", "SwitchingDirectRunner", "FnApiRunner
 # Bounds that catch typos (an extra zero) before they cost hours: 20 frames of 150 px is usual.
 MAX_NUM_FRAMES = 1000
 MAX_SIZE = 4096
-# A local run is one process with a worker thread per core (--direct_running_mode=
-# multi_threading): the CPU work of a clip (decoding, JPEG encoding) happens in its worker's
-# isolated decoding process, outside the GIL, so threads keep every core busy without starting
-# a worker process (and TensorFlow) per core. Measured on 2 cores, 504 clips: 17.7 s vs 24.3 s
-# with multi_processing, 6 clips: 5.8 s vs 12.7 s, same bytes (BENCHMARKS.md).
-LOCAL_RUNNING_MODE = "multi_threading"
+# A local run is one process and one Beam worker (--direct_running_mode=in_memory) whose decode
+# step keeps a video per core in flight, each in its own isolated decoding process (the CPU work
+# of a clip happens there, outside the GIL). Beam's threaded mode (multi_threading), the default
+# before, loses or corrupts elements between its worker threads under load: clips silently lost
+# with exit 0, or the process blown up to 24 GB (docs/design.md, "Local runs").
+LOCAL_RUNNING_MODE = "in_memory"
 BEAM_OPTIONS_URL = (
     "https://beam.apache.org/releases/pydoc/current/apache_beam.options.pipeline_options.html"
 )
@@ -139,7 +140,8 @@ def make_parser() -> argparse.ArgumentParser:
         description="Decode sign-language clips into sharded TFRecords (Apache Beam).",
         epilog="Any other --flag must be an Apache Beam pipeline option and goes to Beam:\n"
         "  --runner (default: a local run, offline), --direct_running_mode (default:\n"
-        f"  {LOCAL_RUNNING_MODE}), --direct_num_workers (default: one per core), --project,\n"
+        f"  {LOCAL_RUNNING_MODE}), --direct_num_workers (default: one per core; in_memory:\n"
+        "  videos decoded at once), --project,\n"
         "  --region, --temp_location, "
         "--setup_file,\n  --num_workers, --machine_type, --experiments, ... All of them:\n"
         f"  {BEAM_OPTIONS_URL}\n"
@@ -362,8 +364,7 @@ def beam_options(beam_args: list[str]) -> PipelineOptions:
         if "--direct_running_mode" not in given:
             direct.direct_running_mode = LOCAL_RUNNING_MODE
         if "--direct_num_workers" not in given:
-            one = direct.direct_running_mode == "in_memory"
-            direct.direct_num_workers = 1 if one else usable_cpus()
+            direct.direct_num_workers = usable_cpus()
         if "--default_sdk_harness_log_level" not in given:
             # Worker processes otherwise log every bundle at INFO to the user's terminal.
             options.view_as(WorkerOptions).default_sdk_harness_log_level = "WARNING"
@@ -409,6 +410,16 @@ def _started_by(output_dir: str) -> list[str] | None:
         return None
 
 
+def check_output_path(output_dir: str) -> None:
+    """--output_dir must be a folder or not exist yet: a file there is a typo, said in one line."""
+    if fileio.exists(output_dir) and not fileio.isdir(output_dir):
+        raise UsageError(f"--output_dir {output_dir} is a file, not a folder: name a new or "
+                         "empty folder")  # fmt: skip
+    parent = os.path.dirname(output_dir.rstrip("/"))
+    if not fileio.is_remote(output_dir) and parent and os.path.isfile(parent):
+        raise UsageError(f"--output_dir {output_dir}: {parent} is a file, not a folder")
+
+
 def prepare_output_dir(output_dir: str, overwrite: bool, argv: list[str] = ()) -> None:
     """Refuses to mix with an earlier run's shards unless told to replace them.
 
@@ -452,6 +463,29 @@ def prepare_output_dir(output_dir: str, overwrite: bool, argv: list[str] = ()) -
     fileio.rename(path + ".tmp", path, overwrite=True)
 
 
+def decode_parallelism(options: PipelineOptions) -> int:
+    """Videos one Beam worker decodes at once: --direct_num_workers for the in-process local run
+    (Beam itself then runs one worker: `beam_workers`), 1 elsewhere (a worker per core)."""
+    if options.view_as(StandardOptions).runner not in LOCAL_RUNNERS:
+        return 1
+    direct = options.view_as(DirectOptions)
+    if direct.direct_running_mode != "in_memory":
+        return 1
+    return max(1, direct.direct_num_workers or usable_cpus())
+
+
+def beam_workers(options: PipelineOptions) -> PipelineOptions:
+    """The options Beam itself gets: in_memory runs one worker (more is a warning there), the
+    parallelism going to the decode step instead (`decode_parallelism`)."""
+    direct = options.view_as(DirectOptions)
+    if (
+        options.view_as(StandardOptions).runner in LOCAL_RUNNERS
+        and direct.direct_running_mode == "in_memory"
+    ):
+        direct.direct_num_workers = 1
+    return options
+
+
 def decoder_threads(options: PipelineOptions) -> int:
     """Decoding threads per clip that keep every core busy without oversubscribing it.
 
@@ -464,7 +498,7 @@ def decoder_threads(options: PipelineOptions) -> int:
         return 1
     cores = usable_cpus()
     workers = options.view_as(DirectOptions).direct_num_workers or cores
-    return max(1, cores // workers)
+    return max(1, cores // max(workers, decode_parallelism(options)))
 
 
 def config_from_args(args) -> PreprocessConfig:
@@ -513,7 +547,10 @@ def _describe(path: str, manifest, options: PipelineOptions, output_dir: str) ->
         direct = options.view_as(DirectOptions)
         n = direct.direct_num_workers
         if direct.direct_running_mode == "in_memory":
-            how = "in this process (--direct_running_mode=in_memory)"
+            how = (
+                f"in this process, {n} video{'s' if n != 1 else ''} decoded at once "
+                "(--direct_running_mode=in_memory)"
+            )
         elif direct.direct_running_mode == "multi_threading":
             how = (
                 f"in this process, {n} worker thread{'s' if n != 1 else ''} "
@@ -556,13 +593,23 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
     )
     options = _pipeline_options(args, beam_args)
     config = dataclasses.replace(
-        config, decoder_threads=args.decoder_threads or decoder_threads(options)
+        config,
+        decoder_threads=args.decoder_threads or decoder_threads(options),
+        decode_parallelism=decode_parallelism(options),
     )
     for line in _describe(args.manifest, manifest, options, args.output_dir):
         _say(console_out, line)
+    beam_workers(options)
     state.output_dir = args.output_dir
-    prepare_output_dir(args.output_dir, args.overwrite, argv)
-    state.output_started = True
+    check_output_path(args.output_dir)
+    with output_lock.holding(args.output_dir):  # before anything in the folder is deleted
+        prepare_output_dir(args.output_dir, args.overwrite, argv)
+        state.output_started = True
+        return _write(args, argv, config, manifest, options, console_out, save_main_session)
+
+
+def _write(args, argv, config, manifest, options, console_out, save_main_session) -> dict:
+    """The run proper, in a folder this process holds: labels, staged clips, the job, checks."""
     info_files.write_labels(args.output_dir, list(manifest.glosses))
     staged = _stage_clips(manifest, args.output_dir, options)
     options.view_as(SetupOptions).save_main_session = save_main_session
@@ -757,6 +804,34 @@ def _interrupted_line(state: RunState) -> str:
     )
 
 
+def _errno_in(error: BaseException) -> int | None:
+    """The errno of the OSError behind `error`: itself, its causes, or (Beam re-raises a worker's
+    error as RuntimeError with the text only) '[Errno N]' in its message."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno is not None:
+            return error.errno
+        found = re.search(r"\[Errno (\d+)\]", str(error))
+        if found:
+            return int(found.group(1))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _os_error_line(error: BaseException, state: RunState) -> str:
+    """A failed write or read in one line: what happened and where, and what to do."""
+    code = _errno_in(error)
+    where = getattr(error, "filename", None) or state.output_dir or "the output folder"
+    if code == errno.ENOSPC:
+        return (
+            f"no space left on device writing {where}; free space and run the same command "
+            "again (it starts the run over)"
+        )
+    text = os.strerror(code) if code is not None else str(error)
+    return f"{text.lower()}: {where} (--verbosity=debug shows the traceback)"
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verbosity = console.verbosity_from_argv(argv)
@@ -774,7 +849,7 @@ def main(argv=None) -> int:
         info = run(argv, console_out=console_out, state=state)
         print(summarize(state.output_dir, info))
         return 0
-    except (UsageError, manifests.ManifestError) as e:
+    except (UsageError, manifests.ManifestError, output_lock.FolderInUse) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -793,6 +868,16 @@ def main(argv=None) -> int:
             "and run again (the failed run's files are replaced without --overwrite)",
             file=sys.stderr,
         )
+        return 1
+    except Exception as e:  # noqa: BLE001 - one line; the traceback is for --verbosity=debug
+        if verbosity == "debug":
+            raise
+        if _errno_in(e) is not None:
+            print(f"error: {_os_error_line(e, state)}", file=sys.stderr)
+        else:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            print(f"error: {type(e).__name__}: {first} (--verbosity=debug shows the "
+                  "traceback)", file=sys.stderr)  # fmt: skip
         return 1
     finally:
         signal.signal(signal.SIGINT, previous)

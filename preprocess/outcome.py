@@ -1,5 +1,11 @@
 """After the Beam job, in the launcher: the coverage report, the failed-run gate, dataset.json.
 
+Every staged clip must come out exactly once: as a record in a shard (the shard writers list
+the ids they wrote) or as an error row. A runner that drops or repeats elements (Beam's threaded
+local mode did, under load: docs/design.md, "Local runs") would otherwise finish with exit 0
+and a coverage report that counts the lost clips as written; here such a run fails, naming the
+clips, whatever the cause.
+
 dataset.json is written last and only for a usable run, so its presence means "finished": the
 trainer and a rerun of the same command both rely on that. A run that wrote no clip of a split
 the manifest has (a wrong --video_dir gives 100% missing_file), or failed more than
@@ -32,17 +38,42 @@ def finish(output_dir: str, manifest, *, max_failed_fraction: float | None = Non
         stats = json.load(f)
     with fileio.open_file(join(output_dir, layout.ERRORS_JSONL)) as f:
         rows = [json.loads(line) for line in f if line.strip()]
-    report = coverage.build(manifest.glosses, manifest.clips, rows)
+    written = written_ids(output_dir)
+    report = coverage.build(manifest.glosses, manifest.clips, rows, written)
     _write_json(join(output_dir, layout.COVERAGE_JSON), report)
     info = info_files.DatasetInfo.from_json(stats, source=RUN_STATS_JSON)
     info.manifest_format = manifest.format
-    problems = gate(report, max_failed_fraction)
+    problems = unaccounted(report) + gate(report, max_failed_fraction)
     if problems:
-        _write_json(join(output_dir, FAILED_JSON), {"problems": problems, "run": info.to_json()})
+        marker = {"problems": problems, "run": info.to_json(), **report.get("accounting", {})}
+        _write_json(join(output_dir, FAILED_JSON), marker)
         raise RunFailed("; ".join(problems), info.to_json(), report)
     info_files.write_dataset_info(output_dir, info)
     fileio.remove(join(output_dir, RUN_STATS_JSON))
+    fileio.remove(join(output_dir, layout.WRITTEN_JSONL))
     return info.to_json(), report
+
+
+def written_ids(output_dir: str) -> list[str]:
+    """The clip id of every record in the shards, as the shard writers listed them."""
+    with fileio.open_file(layout.join(output_dir, layout.WRITTEN_JSONL)) as f:
+        return [json.loads(line)["clip_id"] for line in f if line.strip()]
+
+
+def unaccounted(report: dict) -> list[str]:
+    """Clips the run did not account for exactly once (coverage's "accounting")."""
+    problems = []
+    what = {
+        "lost": "neither in a shard nor in errors.jsonl (lost by the runner)",
+        "written_twice": "in the shards more than once",
+        "written_and_failed": "both in a shard and in errors.jsonl",
+        "failed_twice": "in errors.jsonl more than once",
+    }
+    for key, ids in report.get("accounting", {}).items():
+        if ids:
+            shown = ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
+            problems.append(f"{len(ids)} clips {what[key]}: {shown}")
+    return problems
 
 
 def gate(report: dict, max_failed_fraction: float | None) -> list[str]:
@@ -51,7 +82,7 @@ def gate(report: dict, max_failed_fraction: float | None) -> list[str]:
     total = failed = 0
     for split, entry in report["splits"].items():
         total += entry["in_manifest"]
-        failed += entry["in_manifest"] - entry["written"]
+        failed += sum(entry["failed"].values())
         if entry["in_manifest"] and not entry["written"]:
             reasons = ", ".join(f"{r}={n}" for r, n in sorted(entry["failed"].items()))
             problems.append(

@@ -1,6 +1,6 @@
 """The preprocess job: manifest rows → decoded clips → tf.train.Example → deterministic shards.
 
-Runs on a laptop (the default: Beam's local runner, a worker thread per core, offline):
+Runs on a laptop (the default: Beam's local runner in this process, a video per core, offline):
 
     python -m preprocess --manifest=build/demo/data/WLASL_v0.3.json \
         --video_dir=build/demo/data/videos --output_dir=/tmp/records
@@ -14,15 +14,21 @@ or on Google Cloud Dataflow, shipping this package to the workers with --setup_f
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
 import logging
 import math
+import queue
 from typing import Iterable
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from preprocess import manifests
 from preprocess.isolation import ClipLimits
@@ -62,6 +68,9 @@ class PreprocessConfig:
     # Encode the frames in the decoding process (a tenth of the bytes cross its pipe); PNG,
     # which needs TensorFlow, is always encoded by the worker (schemas/jpeg.py says why).
     encode_in_decoder: bool = True
+    # Videos each worker decodes at once, each in its own decoding process: a local run is one
+    # Beam worker (docs/design.md, "Local runs") that keeps every core busy this way.
+    decode_parallelism: int = 1
 
     def __post_init__(self):
         if self.compression not in info_files.COMPRESSIONS:
@@ -70,6 +79,8 @@ class PreprocessConfig:
             raise ValueError(f"target_shard_bytes must be positive, got {self.target_shard_bytes}")
         if self.num_shards < 0:
             raise ValueError(f"num_shards must be >= 0, got {self.num_shards}")
+        if self.decode_parallelism < 1:
+            raise ValueError(f"decode_parallelism must be >= 1, got {self.decode_parallelism}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +176,12 @@ class DecodeClipFn(beam.DoFn):
     Decoding runs in a child process under `limits` (preprocess.isolation): a video that
     crashes FFmpeg, hangs or exhausts memory costs its clips, not a dead worker. The clips of one
     video are decoded in one pass over it, each exactly as it would be alone.
+
+    With `parallelism` > 1 the worker decodes that many videos at once, each in its own child,
+    from a thread pool: the threads only wait on their children, so one Beam worker thread keeps
+    every core busy. Outputs leave in the Beam thread (counters need its context); an element's
+    outputs may leave while a later one is processed, or in finish_bundle, which is fine in the
+    global window this job runs in.
     """
 
     FAILED = "failed"
@@ -178,7 +195,9 @@ class DecodeClipFn(beam.DoFn):
         limits: ClipLimits = ClipLimits(),
         threads: int = 0,
         encode_in_decoder: bool = True,
+        parallelism: int = 1,
     ):
+        self._parallelism = parallelism
         self._encode_in_decoder = encode_in_decoder and schema.encodes_without_tensorflow
         self._decoder_name = decoder
         self._threads = threads
@@ -193,25 +212,75 @@ class DecodeClipFn(beam.DoFn):
         # Imported here so that a worker loads the decoder once; its child starts on first use.
         from preprocess import decoder, isolation
 
-        self._isolated = isolation.IsolatedDecoder(
-            self._decoder_name, self._limits, encodes=self._encode_in_decoder
-        )
+        self._idle = queue.SimpleQueue()  # one decoding process per concurrent video
+        self._all_decoders = [
+            isolation.IsolatedDecoder(
+                self._decoder_name, self._limits, encodes=self._encode_in_decoder
+            )
+            for _ in range(self._parallelism)
+        ]
+        for isolated in self._all_decoders:
+            self._idle.put(isolated)
+        self._pool = None
+        if self._parallelism > 1:
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                self._parallelism, thread_name_prefix="decode"
+            )
         self._decode_error = decoder.DecodeError
         fileio.makedirs(layout.join(self._output_dir, RECORDS_DIR))
 
     def teardown(self):
-        isolated = getattr(self, "_isolated", None)
-        if isolated is not None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        for isolated in getattr(self, "_all_decoders", ()):
             isolated.close()
+
+    def start_bundle(self):
+        self._pending = collections.deque()
 
     def process(self, element):
         """element: (video path, [(index, Clip), ...]): the clips of one video, in one pass."""
+        if self._pool is None:
+            yield from self._counted(self._decode_element(element))
+            return
+        self._pending.append(self._pool.submit(lambda: list(self._decode_element(element))))
+        # At most two videos queued per decoding process: memory stays bounded, the cores busy.
+        while self._pending and (
+            len(self._pending) > 2 * self._parallelism or self._pending[0].done()
+        ):
+            yield from self._counted(self._pending.popleft().result())
+
+    def finish_bundle(self):
+        window = GlobalWindow()
+        while self._pending:
+            for output in self._counted(self._pending.popleft().result()):
+                if isinstance(output, beam.pvalue.TaggedOutput):
+                    value = WindowedValue(output.value, MIN_TIMESTAMP, [window])
+                    yield beam.pvalue.TaggedOutput(output.tag, value)
+                else:
+                    yield WindowedValue(output, MIN_TIMESTAMP, [window])
+
+    def _counted(self, outputs):
+        for output in outputs:
+            if isinstance(output, beam.pvalue.TaggedOutput):
+                self._failed.inc()
+                Metrics.counter(COUNTER_NAMESPACE, f"failed_{output.value[1]['reason']}").inc()
+            else:
+                self._written.inc()
+            yield output
+
+    def _decode_element(self, element):
         _, items = element
         items = sorted(items, key=lambda item: item[0])
-        for start in range(0, len(items), MAX_CLIPS_PER_PASS):
-            yield from self._decode_video(items[start : start + MAX_CLIPS_PER_PASS])
+        isolated = self._idle.get()
+        try:
+            for start in range(0, len(items), MAX_CLIPS_PER_PASS):
+                yield from self._decode_video(isolated, items[start : start + MAX_CLIPS_PER_PASS])
+        finally:
+            self._idle.put(isolated)
 
-    def _decode_video(self, items):
+    def _decode_video(self, isolated, items):
         wanted = []
         for index, clip in items:
             if clip.tried:  # the manifest reader looked for the video and found no file
@@ -234,9 +303,11 @@ class DecodeClipFn(beam.DoFn):
         path = wanted[0][1].path
         try:
             encode_with = self._schema if self._encode_in_decoder else None
-            results = self._isolated.decode_many(path, batch, encode_with=encode_with)
+            results = isolated.decode_many(path, batch, encode_with=encode_with)
         except Exception as e:  # noqa: BLE001 - a decoder bug must cost its clips, and say so
-            logging.exception("unexpected error decoding %s", path)
+            # One line for the user; the traceback is for whoever debugs the decoder.
+            logging.warning("unexpected error decoding %s: %s: %s", path, type(e).__name__, e)
+            logging.debug("unexpected error decoding %s", path, exc_info=True)
             results = [e] * len(wanted)
         for (index, clip), result in zip(wanted, results):
             if isinstance(result, self._decode_error):
@@ -256,7 +327,6 @@ class DecodeClipFn(beam.DoFn):
         # A retried bundle rewrites the same bytes under the same name: idempotent.
         with fileio.open_file(path, "wb") as f:
             f.write(record)
-        self._written.inc()
         return EncodedClip(
             index=index,
             clip_id=clip.clip_id,
@@ -269,8 +339,6 @@ class DecodeClipFn(beam.DoFn):
         )
 
     def _fail(self, index, clip, reason, detail, info=None):
-        self._failed.inc()
-        Metrics.counter(COUNTER_NAMESPACE, f"failed_{reason}").inc()
         row = error_row(clip, reason, detail, info)
         return beam.pvalue.TaggedOutput(self.FAILED, (index, row))
 
@@ -311,7 +379,8 @@ class WriteShardFn(beam.DoFn):
 
     def process(self, element):
         (split, shard, num_shards), records = element
-        paths = [path for _, path in sorted(records)]  # by position in the split's plan
+        records = sorted(records)  # by position in the split's plan
+        paths = [path for _, path, _ in records]
         name = layout.shard_name(split, shard, num_shards, self._compression)
         final = layout.join(self._output_dir, name)
         tmp = layout.join(self._output_dir, f".{name}.tmp")
@@ -322,7 +391,10 @@ class WriteShardFn(beam.DoFn):
         fileio.rename(tmp, final, overwrite=True)
         for path in paths:
             fileio.remove(path)
-        yield {"split": split, "shard": shard, "num_shards": num_shards, "examples": len(paths)}
+        # The ids of what this shard holds: the launcher accounts for every clip from them.
+        clip_ids = [clip_id for _, _, clip_id in records]
+        yield {"split": split, "shard": shard, "num_shards": num_shards, "examples": len(paths),
+               "name": name, "clip_ids": clip_ids}  # fmt: skip
 
 
 class DecodeClips(beam.PTransform):
@@ -350,6 +422,7 @@ class DecodeClips(beam.PTransform):
                     self._config.limits,
                     self._config.decoder_threads,
                     self._config.encode_in_decoder,
+                    self._config.decode_parallelism,
                 )
             ).with_outputs(DecodeClipFn.FAILED, main="clips")
         )
@@ -379,7 +452,7 @@ class WriteShards(beam.PTransform):
             encoded
             | "Assign"
             >> beam.Map(
-                lambda c, plan: (plan[c.index][:3], (plan[c.index][3], c.path)),
+                lambda c, plan: (plan[c.index][:3], (plan[c.index][3], c.path, c.clip_id)),
                 plan=beam.pvalue.AsDict(plan),
             )
             | "ByShard" >> beam.GroupByKey()
@@ -401,6 +474,7 @@ def finish_run(_, shard_stats, failures, cut_counts, config: PreprocessConfig, s
     rows = [row for _, row in sorted(failures, key=lambda item: item[0])]
     with fileio.open_file(layout.join(output_dir, layout.ERRORS_JSONL), "w") as f:
         f.write("".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows))
+    write_written_ids(output_dir, shard_stats)
     per_split, lengths = split_counts(shard_stats, rows, splits)
     cuts, layouts, clamped = cut_totals(cut_counts)
     info = info_files.DatasetInfo(
@@ -422,6 +496,17 @@ def finish_run(_, shard_stats, failures, cut_counts, config: PreprocessConfig, s
     with fileio.open_file(path, "w") as f:
         f.write(json.dumps(info.to_json(), indent=2, sort_keys=True) + "\n")
     return info.to_json()
+
+
+def write_written_ids(output_dir: str, shard_stats) -> None:
+    """WRITTEN_JSONL: a line per record, {"clip_id", "shard"}, from the shard writers' own lists,
+    for the launcher's accounting (preprocess.outcome)."""
+    path = layout.join(output_dir, layout.WRITTEN_JSONL)
+    with fileio.open_file(path, "w") as f:
+        for stats in sorted(shard_stats, key=lambda s: s["name"]):
+            f.write("".join(json.dumps({"clip_id": clip_id, "shard": stats["name"]},
+                                       ensure_ascii=False) + "\n"
+                            for clip_id in stats["clip_ids"]))  # fmt: skip
 
 
 def split_counts(shard_stats, rows, splits) -> tuple[dict, dict[str, list[int]]]:

@@ -111,8 +111,15 @@ def verbosity_from_argv(argv: list[str]) -> str:
     return DEFAULT_VERBOSITY
 
 
+# Beam logs a failing step's exception here and then raises it from Pipeline.run, where the
+# launcher says it in one line: at the default verbosity the log copy is a second, noisier line.
+_RERAISED_BY = ("apache_beam.runners.common",)
+
+
 class _QuietFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name in _RERAISED_BY and record.levelno >= logging.ERROR:
+            return False
         return not any(p.match(str(record.msg)) for p in _QUIET_MESSAGES)
 
 
@@ -149,9 +156,19 @@ def set_up(verbosity: str) -> None:
 
 
 class PlainLines(logging.Formatter):
-    """`warning: message` for warnings and errors, the bare message for our INFO lines."""
+    """`warning: message` for warnings and errors, the bare message for our INFO lines.
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # format() adds any traceback
+    No tracebacks: an expected failure is one line, and the frameworks log a worker's exception
+    with its traceback (attached, or spelt out in the message) before the job fails with it.
+    --verbosity=info or debug uses a plain Formatter, which shows them.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage().split("Traceback (most recent call last)")[0]
+        record.message = record.message.rstrip() or "(see --verbosity=debug)"
+        return self.formatMessage(record)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
         if record.levelno >= logging.WARNING:
             return f"{record.levelname.lower()}: {record.message}"
         return record.message

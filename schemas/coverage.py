@@ -3,8 +3,9 @@
 A dataset is only as good as what reached the shards: a gloss with no training clip is a class
 the model cannot learn, a gloss missing from val or test is never measured, and a signer in two
 splits makes the held-out numbers optimistic (WLASL's splits are not signer-independent). The
-report is built in the launcher from the manifest and errors.jsonl: every clip of the manifest
-either has a record or an error row, so nothing is read back from the shards.
+report is built in the launcher from the manifest, the clip ids the shard writers wrote and
+errors.jsonl. Written is counted from what was written, never as "the manifest less the errors":
+a clip in neither place was lost by the runner, and the report says so instead of hiding it.
 
 A video that clips of several splits are cut from is listed too. The readers refuse that for a
 manifest one writes (CSV, ASL Citizen) when it is the same window, but WLASL and MS-ASL releases
@@ -21,26 +22,38 @@ from typing import Iterable, Sequence
 SPLIT_ORDER = ("train", "val", "test")
 
 
-def build(glosses: Sequence[str], clips: Iterable, error_rows: Iterable[dict]) -> dict:
+def build(
+    glosses: Sequence[str],
+    clips: Iterable,
+    error_rows: Iterable[dict],
+    written_ids: Iterable[str] | None = None,
+) -> dict:
     """coverage.json's content. clips: manifests.Clip (split, gloss, clip_id, signer_id, path
-    and window)."""
+    and window); written_ids: the clip id of every record in the shards (None: every clip
+    without an error row counts as written, for callers that hold no shards)."""
     clips = tuple(clips)
+    error_rows = list(error_rows)
     failed = {row["clip_id"]: row["reason"] for row in error_rows}
+    written = Counter(written_ids) if written_ids is not None else None
     splits: dict[str, dict] = {}
     per_gloss: dict[str, dict[str, dict]] = defaultdict(dict)
     signer_splits: dict[int, Counter] = defaultdict(Counter)
+    lost: list[str] = []
     for clip in clips:
-        split = splits.setdefault(clip.split, {"in_manifest": 0, "written": 0, "failed": {}})
-        gloss = per_gloss[clip.gloss].setdefault(
-            clip.split, {"in_manifest": 0, "written": 0, "failed": {}}
-        )
+        split = splits.setdefault(clip.split, _entry(written is not None))
+        gloss = per_gloss[clip.gloss].setdefault(clip.split, _entry(written is not None))
         reason = failed.get(clip.clip_id)
+        was_written = reason is None if written is None else written[clip.clip_id] > 0
         for entry in (split, gloss):
             entry["in_manifest"] += 1
-            if reason is None:
+            if was_written:
                 entry["written"] += 1
-            else:
+            if reason is not None:
                 entry["failed"][reason] = entry["failed"].get(reason, 0) + 1
+            if not was_written and reason is None:
+                entry["lost"] += 1
+        if not was_written and reason is None:
+            lost.append(clip.clip_id)
         if clip.signer_id != -1:
             signer_splits[clip.signer_id][clip.split] += 1
     present = [s for s in SPLIT_ORDER if s in splits]
@@ -56,6 +69,8 @@ def build(glosses: Sequence[str], clips: Iterable, error_rows: Iterable[dict]) -
         },
         **overlap(clips),
     }
+    if written is not None:
+        report["accounting"] = _accounting(lost, written, failed, error_rows)
     if "train" in splits:
         report["glosses_without_training_clips"] = [
             g for g in glosses if _written(per_gloss, g, "train") == 0
@@ -107,6 +122,25 @@ def _in_split_order(counts: Counter) -> dict:
     return dict(sorted(counts.items(), key=lambda kv: SPLIT_ORDER.index(kv[0])))
 
 
+def _entry(accounted: bool) -> dict:
+    entry = {"in_manifest": 0, "written": 0, "failed": {}}
+    if accounted:
+        entry["lost"] = 0
+    return entry
+
+
+def _accounting(lost: list[str], written: Counter, failed: dict, error_rows: list) -> dict:
+    """The clips the run did not account for exactly once: lost (no record, no error row),
+    written more than once, written and failed, failed twice. Any of them fails the run."""
+    errors = Counter(row["clip_id"] for row in error_rows)
+    return {
+        "lost": lost,
+        "written_twice": sorted(i for i, n in written.items() if n > 1),
+        "written_and_failed": sorted(i for i in written if i in failed),
+        "failed_twice": sorted(i for i, n in errors.items() if n > 1),
+    }
+
+
 def _written(per_gloss, gloss: str, split: str) -> int:
     return per_gloss.get(gloss, {}).get(split, {}).get("written", 0)
 
@@ -121,6 +155,10 @@ def format_table(report: dict, num_glosses: int) -> str:
         lines.append(
             f"  {split:<6} {entry['in_manifest']:>9} {entry['written']:>8} {failed:>7}  {reasons}"
         )
+    lost = sum(entry.get("lost", 0) for entry in report["splits"].values())
+    if lost:
+        lines.append(f"  LOST: {lost} clips neither written nor failed (run failed; ids in "
+                     "coverage.json's accounting)")  # fmt: skip
     if "train" in report["splits"]:
         n = len(report["glosses_without_training_clips"])
         lines.append(f"  glosses with no training clip: {n} of {num_glosses}")

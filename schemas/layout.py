@@ -33,6 +33,10 @@ STAGED_CLIPS = ".clips.jsonl"
 RECORDS_DIR = ".records"
 # what the job leaves for the launcher, which turns it into dataset.json (preprocess.outcome).
 RUN_STATS_JSON = ".run-stats.json"
+# the clip id of every record the shard writers wrote, for the launcher's accounting.
+WRITTEN_JSONL = ".written.jsonl"
+# one run per folder: flock'd by the run writing it, kept afterwards (preprocess/output_lock.py).
+LOCK_FILE = ".preprocess.lock"
 
 SHARD_SUFFIXES = {"": ".tfrecord", "GZIP": ".tfrecord.gz"}  # by compression
 _SHARD_NAME = re.compile(r"^(?P<split>.+)-\d{5}-of-\d{5}\.tfrecord(\.gz)?$")
@@ -69,6 +73,7 @@ def is_run_file(name: str) -> bool:
     metadata file, a marker, a temporary file of one): what --overwrite removes."""
     return (
         name in (*METADATA_FILES, *TFDS_FILES, STARTED_JSON, RUN_STATS_JSON, FAILED_JSON)
+        or name.startswith(WRITTEN_JSONL)
         or ".tfrecord" in name
         or name.startswith(f".{DATASET_JSON}")
         or name.startswith(STARTED_JSON)

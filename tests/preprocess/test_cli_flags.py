@@ -61,14 +61,20 @@ def test_help_gives_every_flag_a_meaning_and_its_default():
     assert "beam.apache.org" in text and "--runner" in text  # where Beam's options are
 
 
-def test_a_local_run_is_one_process_with_a_worker_thread_per_core():
+def test_a_local_run_is_one_beam_worker_decoding_a_video_per_core():
+    """Beam's threaded mode loses elements under load (docs/design.md, "Local runs"): the default
+    is in_memory, one Beam worker, with the cores going to videos decoded at once."""
     cores = len(os.sched_getaffinity(0))  # the cores it may use (test_pipeline pins it to one)
-    direct = cli.beam_options([]).view_as(cli.DirectOptions)
-    assert (direct.direct_running_mode, direct.direct_num_workers) == ("multi_threading", cores)
+    options = cli.beam_options([])
+    direct = options.view_as(cli.DirectOptions)
+    assert direct.direct_running_mode == "in_memory"
+    assert cli.decode_parallelism(options) == cores
+    assert cli.beam_workers(options).view_as(cli.DirectOptions).direct_num_workers == 1
     given = cli.beam_options(["--direct_running_mode=multi_processing"])
     assert given.view_as(cli.DirectOptions).direct_running_mode == "multi_processing"
-    one = cli.beam_options(["--direct_running_mode=in_memory"]).view_as(cli.DirectOptions)
-    assert one.direct_num_workers == 1
+    assert cli.decode_parallelism(given) == 1  # a worker process per core already
+    assert given.view_as(cli.DirectOptions).direct_num_workers == cores
+    assert cli.decode_parallelism(cli.beam_options(["--direct_num_workers=3"])) == 3
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from preprocess.synthetic import SyntheticConfig, make_dataset
-from schemas import dataset_info
+from schemas import dataset_info, layout
 from training import input_pipeline
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -76,6 +76,8 @@ def test_sigkill_mid_run_leaves_no_finished_looking_folder_and_rerun_finishes(tm
     gone = psutil.wait_procs(children, timeout=10)[1]
     assert not gone, f"decoder processes left running: {gone}"
 
+    # The killed run's lock file names it, but the kernel dropped its lock: no stale block.
+    assert (out / layout.LOCK_FILE).read_text().strip() == str(proc.pid)
     # Another command refuses to mix with the unfinished run, naming what to do.
     other = subprocess.run(
         [*cmd, "--num_shards=1"], cwd=REPO, capture_output=True, text=True, timeout=120

@@ -274,18 +274,22 @@ def test_cli_multi_processing_is_quiet_offline_and_matches_in_memory(dataset, tm
     assert _digest(out) == _digest(reference)
 
 
-def test_default_local_run_uses_worker_threads_and_writes_the_in_memory_bytes(dataset, tmp_path):
-    """The default local mode: one process, a worker thread per core (two here), each with its
-    own decoding process; the shards are those of a single in_memory worker."""
+def test_default_local_run_decodes_videos_at_once_and_writes_the_one_at_a_time_bytes(
+    dataset, tmp_path
+):
+    """The default local mode: one process, one Beam worker decoding two videos at once here,
+    each in its own decoding process; the shards are those of one video at a time."""
     manifest, video_dir = dataset
-    out, reference = tmp_path / "threads", tmp_path / "ref"
+    out, reference = tmp_path / "pooled", tmp_path / "ref"
     argv = [f"--manifest={manifest}", f"--video_dir={video_dir}", f"--output_dir={out}", *SMALL]
     options = cli.beam_options(["--direct_num_workers=2"])
+    assert cli.decode_parallelism(options) == 2
     lines = cli._describe(manifest, manifests.read_manifest(manifest, video_dir), options, out)
     assert lines[1] == (
-        f"writing {out}, running locally in this process, 2 worker threads "
-        "(--direct_running_mode=multi_threading)"
+        f"writing {out}, running locally in this process, 2 videos decoded at once "
+        "(--direct_running_mode=in_memory)"
     )
+    assert cli.beam_workers(options).view_as(DirectOptions).direct_num_workers == 1
     cli.run([*argv, "--num_shards=2", "--direct_num_workers=2"])
     _run(manifest, video_dir, reference, "--num_shards=2")
     assert _digest(out) == _digest(reference)

@@ -118,7 +118,7 @@ def test_coverage_report_names_unlearnable_glosses_and_shared_signers(run):
     _, out = run
     report = json.loads((out / "coverage.json").read_text())
     assert report["splits"]["train"] == {
-        "in_manifest": 2, "written": 1, "failed": {"range_past_end": 1},
+        "in_manifest": 2, "written": 1, "failed": {"range_past_end": 1}, "lost": 0,
     }  # fmt: skip
     assert report["glosses_without_training_clips"] == ["bye"]
     assert report["glosses_missing_from"] == {"val": ["bye"], "test": ["hello"]}
