@@ -5,16 +5,25 @@ the decoder yields counts, none is duplicated or dropped: the sequence ffmpeg's 
 `-fps_mode passthrough`. No seeking: seeking is where frame-accurate readers go wrong.
 
 DecodeError.reason is a short stable code (it is written to errors.jsonl):
-  missing_file         the path does not exist
+  missing_file         the path does not exist, or is a dangling symlink (the detail names its
+                       target)
   empty_file           the file has 0 bytes
-  unreadable_file      the file exists but cannot be read (permissions, a folder, I/O error)
+  unreadable_file      the file exists but cannot be read (permissions, a folder, a symlink loop,
+                       an I/O error)
+  not_a_regular_file   a FIFO, a device, a socket, or a /proc-like file that says it has 0 bytes
+                       (looked at with stat(), never opened: a FIFO would block)
   not_a_video          FFmpeg recognises no container format in it (text, HTML, random bytes)
   truncated            the file ends before its own data does: an MP4/MOV box or sample index
                        reaching past the end of the file, or an MP4/MOV without its moov index
   no_video_stream      a container with no video stream (e.g. audio only)
   unsupported_codec    no decoder for the video stream's codec
   decode_failed        the demuxer or decoder reported an error while reading the frames
-  corrupt_frame        a sampled frame was flagged corrupt by the decoder (concealed errors)
+  corrupt_frame        a sampled frame is itself damaged: flagged corrupt by the decoder, or FFmpeg
+                       logged an error or concealment decoding it
+  damaged_reference    a sampled frame is predicted from a frame FFmpeg reported damaged, with no
+                       clean key frame between them: the damage spreads through prediction
+                       (DecodeError.info: damaged_frame, its display index, -1 if it is shown
+                       later; damaged_packet, its packet in decode order)
   no_frames            the video stream decodes to zero frames
   no_timestamps        the stated-rate rule needs frame times and the file has none
   unsupported_rotation display metadata other than a multiple of 90 degrees (with optional flip)
@@ -26,21 +35,34 @@ Truncated files are never a record, even when the frames a clip needs could be d
 short is a failed download, and a record from it would hide that. Container indexes make this
 checkable up front (MP4/MOV, AVI); in formats without an index a cut file is caught when the
 demuxer or decoder reports an error on the way to the clip's last frame.
+
+Damaged frame data is never a record either. FFmpeg conceals most of it instead of failing (it
+logs "error while decoding MB", "concealing N errors"), and the damage then spreads to every frame
+predicted from the damaged one until the next key frame, sampled or not: see _Damage. Damage that
+FFmpeg itself does not notice passes: H.264 carries no checksum, and a flipped bit inside its
+entropy-coded data can decode as other valid data (no err_detect setting reports it either).
 """
 
 from __future__ import annotations
 
+import bisect
+import copy
 import dataclasses
+import errno
 import fractions
 import importlib.util
 import io
 import logging
 import math
+import os
+import stat
 import struct
+import threading
 from fractions import Fraction
 from typing import Callable, Iterator
 
 import av
+import av.logging
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
@@ -122,18 +144,76 @@ def open_binary(path: str) -> io.RawIOBase:
 
 
 def check_file(path: str) -> int:
-    """The file's size in bytes; DecodeError if it is missing, empty or unreadable."""
+    """The file's size in bytes; DecodeError if it is not a regular file with bytes to read.
+
+    Every decoder and training.predict call this first, so a file gets the same reason in a
+    preprocess run and in predict. A local path is looked at with stat() and opened without
+    blocking: opening a FIFO would wait for a writer forever (a decoding child's timeout).
+    """
+    if fileio.is_remote(path):
+        try:
+            if not fileio.exists(path):
+                raise DecodeError(path, "missing_file", "no such file")
+            if fileio.isdir(path):
+                raise DecodeError(path, "unreadable_file", "is a folder")
+            size = fileio.size(path)
+        except fileio.error_types() as e:
+            raise DecodeError(path, "unreadable_file", str(e)) from e
+        if size == 0:
+            raise DecodeError(path, "empty_file", "0 bytes")
+        return size
     try:
-        if not fileio.exists(path):
-            raise DecodeError(path, "missing_file", "no such file")
-        if not fileio.is_remote(path) and fileio.isdir(path):  # one request fewer a video on gs://
-            raise DecodeError(path, "unreadable_file", "is a folder")
-        size = fileio.size(path)
+        info = os.stat(path)
     except OSError as e:
-        raise DecodeError(path, "unreadable_file", str(e)) from e
-    if size == 0:
-        raise DecodeError(path, "empty_file", "0 bytes")
-    return size
+        raise _stat_error(path, e) from e
+    if stat.S_ISDIR(info.st_mode):
+        raise DecodeError(path, "unreadable_file", "is a folder")
+    if not stat.S_ISREG(info.st_mode):
+        raise DecodeError(path, "not_a_regular_file", f"is {_file_kind(info.st_mode)}")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise _stat_error(path, e) from e
+    try:
+        info = os.fstat(fd)  # what was opened, should the path have changed since the stat
+        if not stat.S_ISREG(info.st_mode):
+            raise DecodeError(path, "not_a_regular_file", f"is {_file_kind(info.st_mode)}")
+        if info.st_size == 0:
+            # /proc and /sys files say 0 bytes and yet hold some: no video, and no size to trust.
+            if os.read(fd, 1):
+                raise DecodeError(
+                    path, "not_a_regular_file", "says it has 0 bytes but has some (/proc or /sys?)"
+                )
+            raise DecodeError(path, "empty_file", "0 bytes")
+    except OSError as e:
+        raise DecodeError(path, "unreadable_file", f"cannot read it: {e.strerror or e}") from e
+    finally:
+        os.close(fd)
+    return info.st_size
+
+
+def _stat_error(path: str, error: OSError) -> DecodeError:
+    if error.errno == errno.ELOOP:
+        return DecodeError(path, "unreadable_file", "symlink loop")
+    if error.errno in (errno.ENOENT, errno.ENOTDIR):
+        if os.path.islink(path):
+            return DecodeError(path, "missing_file", f"dangling symlink to {os.readlink(path)}")
+        return DecodeError(path, "missing_file", "no such file")
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return DecodeError(path, "unreadable_file", "permission denied")
+    return DecodeError(path, "unreadable_file", error.strerror or str(error))
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return f"not a regular file (mode {stat.S_IFMT(mode):o})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -539,6 +619,161 @@ class _Job:
     finished: bool = False
 
 
+class _Redo(Exception):
+    """FFmpeg reported damage while a pass decoded on several threads (see _decode_pass)."""
+
+
+# One set of capture state for the process: PyAV has one log callback.
+_LOG_LOCK = threading.Lock()
+_LOG_STATE: dict = {"users": 0}
+
+
+class _FFmpegLog:
+    """FFmpeg's log lines while a pass decodes, through PyAV's av.logging (FFmpeg's own worker
+    threads included, whose lines reach only a capture of all threads).
+
+    FFmpeg logs the damage it conceals instead of failing on it ("error while decoding MB",
+    "concealing N errors"); PyAV drops every line by default. A line from a worker thread cannot
+    say which decoder it came from, so passes running at once in one process all see it: a
+    damaged video can then fail another video's clips too, never pass its own.
+    """
+
+    def __enter__(self):
+        with _LOG_LOCK:
+            state = _LOG_STATE
+            if state["users"] == 0:
+                state["restore"] = (av.logging.get_level(), av.logging.get_skip_repeated())
+                # PyAV holds back a repeated line and writes it out with the next, different one,
+                # which may come in the next video's pass.
+                av.logging.set_skip_repeated(False)
+                av.logging.set_level(av.logging.INFO)  # "concealing N errors" is INFO
+                state["capture"] = av.logging.Capture(local=False)
+                state["lines"] = state["capture"].__enter__()
+            state["users"] += 1
+            self._shared = state["lines"]
+            self._seen_shared = len(self._shared)
+        # This thread's lines go to a capture of its own when it has one (the caller's, say).
+        self._local_capture = av.logging.Capture(local=True)
+        self._local = self._local_capture.__enter__()
+        self._seen_local = 0
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._local_capture.__exit__(*exc)
+        with _LOG_LOCK:
+            state = _LOG_STATE
+            state["users"] -= 1
+            if state["users"] == 0:
+                state["capture"].__exit__(None, None, None)
+                level, skip_repeated = state["restore"]
+                av.logging.set_level(level)
+                av.logging.set_skip_repeated(skip_repeated)
+
+    def damage(self) -> list[str]:
+        """The lines logged since the last call that report damage: errors, and concealment."""
+        lines = []
+        for kind in ("local", "shared"):
+            logged, seen = getattr(self, f"_{kind}"), getattr(self, f"_seen_{kind}")
+            end = len(logged)  # other threads may append meanwhile
+            lines += logged[seen:end]
+            setattr(self, f"_seen_{kind}", end)
+        return [
+            f"{name}: {message.strip()}" if name else message.strip()
+            for level, name, message in lines
+            if level <= av.logging.ERROR or "conceal" in message
+        ]
+
+
+class _Damage:
+    """Which displayed frames FFmpeg's reports of damage reach.
+
+    A report is a line FFmpeg logs at ERROR or above, or about concealing errors (logged at INFO,
+    and alone when a slice merely ends early), or a frame the decoder flags corrupt. A damaged
+    picture spreads to every picture predicted from it up to the next key frame, and those may
+    be shown before it (the B-frames before their P) or long after it. So, in decode order: a
+    frame decoded from packet q shows the damage reported for packets k..q, where k is the
+    packet of the last clean key frame at or before q that is already shown (an open GOP's
+    leading pictures are shown before their key frame and may refer to the GOP before it), or q
+    itself for a key frame.
+
+    Exact only on one decoding thread, where a packet's reports come while it is read or decoded
+    and each frame carries its packet's number (copy_opaque). With threads a report raises _Redo.
+    """
+
+    def __init__(self, exact: bool, ffmpeg_log: _FFmpegLog):
+        self.exact = exact
+        self.ffmpeg_log = ffmpeg_log
+        self.sent = 0  # packets given to the decoder
+        self.bad: list[int] = []  # packets reported damaged, in decode order
+        self.why: dict[int, str] = {}
+        self.keys: list[int] = []  # packets of the clean key frames shown so far
+        self.shown_at: dict[int, int] = {}  # packet -> display index of its frame
+
+    def next_packet(self, packet) -> int:
+        """The packet's decode-order number; what the demuxer reported reading it is its."""
+        number = self.sent if packet.size else max(self.sent - 1, 0)  # size 0: the final flush
+        if packet.size:
+            self.sent += 1
+            if self.exact:
+                packet.opaque = number
+        self.decoded(number)
+        return number
+
+    def decoded(self, number: int) -> None:
+        for line in self.ffmpeg_log.damage():
+            self._report(number, line)
+
+    def _report(self, number: int, why: str) -> None:
+        if not self.exact:
+            raise _Redo
+        if number not in self.why:
+            self.why[number] = why
+            bisect.insort(self.bad, number)
+
+    def shown(self, frame, index: int) -> tuple[str, str, dict] | None:
+        """The next displayed frame: None, or the (reason, detail, info) of its damage."""
+        number = frame.opaque if self.exact else None
+        if not isinstance(number, int):
+            number = self.sent - 1  # no packet number: as late as it can be
+        if frame.is_corrupt:
+            self._report(number, "the decoder flagged the frame corrupt")
+        if not self.exact:
+            return None
+        self.shown_at.setdefault(number, index)
+        if frame.key_frame:  # decoded from itself alone
+            since = number
+        else:
+            at = bisect.bisect_right(self.keys, number) - 1
+            since = self.keys[at] if at >= 0 else 0
+        first = bisect.bisect_left(self.bad, since)
+        if first == len(self.bad) or self.bad[first] > number:
+            if frame.key_frame:
+                bisect.insort(self.keys, number)
+            return None
+        if number in self.why:
+            return (
+                "corrupt_frame",
+                f"frame {index} is damaged ({self.why[number]})",
+                {"damaged_frame": index},
+            )
+        bad = self.bad[first]
+        shown = self.shown_at.get(bad)
+        where = f"frame {shown}" if shown is not None else (
+            f"a frame shown later (packet {bad} in decode order)")  # fmt: skip
+        detail = (
+            f"frame {index} is predicted from {where}, which FFmpeg reported damaged "
+            f"({self.why[bad]}), with no clean key frame between them"
+        )
+        return (
+            "damaged_reference",
+            detail,
+            {
+                "damaged_frame": -1 if shown is None else shown,
+                "damaged_packet": bad,
+            },
+        )
+
+
 def _decode_pass(source: _Source, jobs: list[_Job], prepare=None, threads: int = 0) -> None:
     """Decodes the video once in display order, serving every job; fills `kept`, `error`.
 
@@ -547,7 +782,25 @@ def _decode_pass(source: _Source, jobs: list[_Job], prepare=None, threads: int =
     where it would stop alone: when its tracker is done, or after frame `stop_after`; decoding
     stops when every job has. An error of the whole file is raised (it is every job's error);
     an error at a frame fails only the jobs still reading there, as each would fail alone.
+
+    With decoding threads FFmpeg's reports of damage cannot be tied to the packet they concern
+    (they come from worker threads, whenever those get to them), so the first report while a
+    job still reads starts the pass again on one thread, where each report belongs to the packet
+    being decoded (_Damage). Clean files, nearly all, are decoded once, on all threads.
     """
+    exact = threads == 1
+    if not exact:
+        start = [copy.deepcopy(job) for job in jobs]
+        try:
+            _decode_once(source, jobs, prepare, threads, exact=False)
+            return
+        except _Redo:
+            for job, fresh in zip(jobs, start):
+                job.__dict__.update(copy.deepcopy(fresh).__dict__)
+    _decode_once(source, jobs, prepare, 1, exact=True)
+
+
+def _decode_once(source: _Source, jobs: list[_Job], prepare, threads: int, exact: bool) -> None:
     with open_binary(source.path) as f:
         container = _open_container(source, f)
         try:
@@ -558,12 +811,24 @@ def _decode_pass(source: _Source, jobs: list[_Job], prepare=None, threads: int =
             # Frame and slice threads give the same frames in the same order, only faster.
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = threads
-            _serve_jobs(source, container, stream, jobs)
+            # Each frame carries the decode-order number of the packet it was decoded from.
+            stream.codec_context.copy_opaque = exact
+            # The reports of opening the file (its probe decodes frames) come again when those
+            # frames are decoded here.
+            with _FFmpegLog() as ffmpeg_log:
+                try:
+                    _serve_jobs(source, container, stream, jobs, _Damage(exact, ffmpeg_log))
+                finally:
+                    # Lets the frame threads finish their packets now, with the GIL free. Freeing
+                    # the codec context (PyAV's dealloc, whenever the garbage collector gets to
+                    # it) waits for them holding the GIL, and a thread that logs then, during any
+                    # pass's capture, waits for the GIL: a deadlock.
+                    stream.codec_context.flush_buffers()
         finally:
             container.close()
 
 
-def _serve_jobs(source: _Source, container, stream, jobs: list[_Job]) -> None:
+def _serve_jobs(source: _Source, container, stream, jobs: list[_Job], damage: _Damage) -> None:
     clock = _Clock(Fraction(stream.time_base), stream.average_rate)
     timed = any(job.tracker is not None for job in jobs)
     converters: dict[tuple, Callable[[av.VideoFrame], np.ndarray]] = {}
@@ -572,15 +837,19 @@ def _serve_jobs(source: _Source, container, stream, jobs: list[_Job]) -> None:
     index = 0
     try:
         for packet in container.demux(stream):
+            number = damage.next_packet(packet)  # the demuxer's reports on reading it count
             if packet.is_corrupt:
                 _fail(active, DecodeError(source.path, "decode_failed",
                                           f"corrupt packet after frame {index}"))  # fmt: skip
                 return
-            for frame in stream.decode(packet):
+            frames = stream.decode(packet)
+            damage.decoded(number)
+            for frame in frames:
                 time = clock(frame) if timed else None
+                damaged = damage.shown(frame, index)
                 converted: dict[tuple, np.ndarray] = {}  # one conversion per output shape
                 for job in active:
-                    _take(source, job, frame, index, time, converted, converters)
+                    _take(source, job, frame, index, time, converted, converters, damaged)
                 index += 1
                 active = [job for job in active if not job.finished and job.error is None]
                 if not active:
@@ -597,16 +866,21 @@ def _serve_jobs(source: _Source, container, stream, jobs: list[_Job]) -> None:
                     job.error = e
 
 
-def _take(source, job: _Job, frame, index: int, time, converted: dict, converters: dict) -> None:
-    """Feeds one decoded frame to one job: its tracker, its kept frames, its stop condition."""
+def _take(
+    source, job: _Job, frame, index: int, time, converted: dict, converters: dict, damaged
+) -> None:
+    """Feeds one decoded frame to one job: its tracker, its kept frames, its stop condition.
+
+    damaged: _Damage.shown's verdict on the frame (None when nothing it depends on was reported).
+    """
     if job.tracker is not None:
         if job.tracker.window.timed and time is None:
             job.error = DecodeError(source.path, "no_timestamps", f"frame {index} has no time")
             return
         job.tracker.add(time)
     if index in job.wanted:
-        if frame.is_corrupt:
-            job.error = DecodeError(source.path, "corrupt_frame", f"frame {index} is corrupt")
+        if damaged is not None:
+            job.error = DecodeError(source.path, *damaged)
             return
         request = job.request
         key = (request.size, request.crop)
@@ -672,6 +946,9 @@ def decode_clips(
         return results
     except DecodeError as e:  # the whole file: every clip's error
         return [e] * len(requests)
+    except OSError as e:  # check_file passed, and then reading it failed (I/O error, a race)
+        error = DecodeError(path, "unreadable_file", f"cannot read it: {e.strerror or e}")
+        return [error] * len(requests)
 
 
 def _result(path: str, job: _Job):

@@ -50,12 +50,15 @@ def decode_clip(
     window = decoder.clip_window(frame_start, frame_end, fps, start_time, end_time)
     decoder.check_args(num_frames, size, fps, crop)
     file_size = decoder.check_file(path)
-    with decoder.open_binary(path) as f:
-        past_end = decoder.declared_past_end(f, file_size)
-        if past_end:
-            raise DecodeError(path, "truncated", past_end)
-        # decord reads local paths itself; anything else it gets as bytes in memory.
-        source = path if not fileio.is_remote(path) else io.BytesIO((f.seek(0), f.read())[1])
+    try:
+        with decoder.open_binary(path) as f:
+            past_end = decoder.declared_past_end(f, file_size)
+            if past_end:
+                raise DecodeError(path, "truncated", past_end)
+            # decord reads local paths itself; anything else it gets as bytes in memory.
+            source = path if not fileio.is_remote(path) else io.BytesIO((f.seek(0), f.read())[1])
+    except OSError as e:  # check_file passed, and then reading it failed (I/O error, a race)
+        raise DecodeError(path, "unreadable_file", f"cannot read it: {e.strerror or e}") from e
     try:
         reader = decord.VideoReader(source, ctx=decord.cpu(0), num_threads=threads)
     except (decord.DECORDError, RuntimeError) as e:  # RuntimeError: "Error reading <path>..."

@@ -388,6 +388,12 @@ def _decode_batch(decode, path: str, batch: list[dict], limits: ClipLimits) -> l
     from preprocess import decoder
 
     replies: list = [None] * len(batch)
+    try:
+        # Before anything opens it: FFmpeg opening a FIFO would wait for a writer (a timeout), and
+        # each decoder would name a file problem in its own words.
+        decoder.check_file(path)
+    except decoder.DecodeError as e:
+        return [_error_reply(path, e, limits)] * len(batch)
     pending = []
     for i, kwargs in enumerate(batch):
         try:
