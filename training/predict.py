@@ -73,7 +73,10 @@ def decode_for_model(
 ) -> tuple[tf.Tensor, video_decoder.DecodedClip]:
     """(uint8 frames exactly as a shard record holds them, the decoded clip) for one video.
 
-    Raises DecodeError for a video that yields no clip, ValueError for bad arguments.
+    Raises DecodeError for a video that yields no clip, ValueError for bad arguments. Every
+    decoder looks at the path with decoder.check_file first, as a preprocess run's decoding child
+    does, so a FIFO, a device, a dangling link or an unreadable file gets the reason here that
+    it gets in errors.jsonl.
     """
     decode_clip = video_decoder.get_decoder(decoder)
     clip = decode_clip(

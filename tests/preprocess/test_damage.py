@@ -55,7 +55,8 @@ def _frames_by_packet(path):
         stream = container.streams.video[0]
         packets = [p.pts for p in container.demux(stream) if p.size]
         container.seek(0)
-        shown = {f.pts: (i, av.video.frame.PictureType(f.pict_type).name) for i, f in enumerate(container.decode(stream))}
+        frames = enumerate(container.decode(stream))
+        shown = {f.pts: (i, av.video.frame.PictureType(f.pict_type).name) for i, f in frames}
     return [shown[pts] for pts in packets], packets
 
 
