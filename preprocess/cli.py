@@ -556,6 +556,10 @@ def _describe(path: str, manifest, options: PipelineOptions, output_dir: str) ->
                 f"in this process, {n} worker thread{'s' if n != 1 else ''} "
                 "(--direct_running_mode=multi_threading)"
             )
+            logging.warning(
+                "Beam's multi_threading mode loses clips under load (docs/design.md, \"Local "
+                'runs"); a run that loses one fails. The default (in_memory) does not'
+            )
         else:
             how = (
                 f"on {n} worker process{'es' if n != 1 else ''} "
