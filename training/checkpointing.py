@@ -4,7 +4,9 @@ A checkpoint holds the weights, the optimizer (its `iterations` is the global st
 step counter) and the best epoch so far. Resuming reads the step and derives the epoch and the
 steps left in it, so a killed run ends with exactly the steps of an uninterrupted one
 (docs/design.md). TensorFlow writes a checkpoint under a temporary name and then records it in
-the `checkpoint` file, so a kill while writing leaves the previous one usable.
+the `checkpoint` file, so a kill while writing leaves the previous one usable; a checkpoint whose
+files were damaged afterwards (cut short by a full disk, a bad copy, a flipped bit) is read back,
+found out and passed over for the one before it.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def newest_intact(paths: list[str], directory: str) -> tuple[str, list[str]]:
         damaged.append(reason)
     raise DamagedCheckpointError(
         f"every checkpoint in {directory} is damaged: {'; '.join(damaged)}. "
-        "Restore the folder from a copy, or delete it to train from the start."
+        f"Restore them from a copy, or delete {directory} to train from step 0."
     )
 
 
@@ -140,18 +142,18 @@ def damage(path: str) -> str | None:
     """
     index = path + INDEX_SUFFIX
     if not tf.io.gfile.exists(index):
-        return f"{path}: {index} is missing"
+        return f"{index} is missing"
     try:
         reader = tf.train.load_checkpoint(path)
     except READ_ERRORS as e:
         if DATA_SUFFIX in str(e):  # opening the index also opens the data files
-            return f"{path}: {', '.join(data_files(path))} {data_damage(e)}"
-        return f"{path}: {index} unreadable ({describe_error(e)})"
+            return f"{', '.join(data_files(path))} {data_damage(e)}"
+        return f"{index} is unreadable ({describe_error(e)})"
     for name in sorted(reader.get_variable_to_dtype_map()):
         try:
             reader.get_tensor(name)
         except READ_ERRORS as e:
-            return f"{path}: {', '.join(data_files(path))} {data_damage(e)}"
+            return f"{', '.join(data_files(path))} {data_damage(e)}"
     return None
 
 
@@ -163,12 +165,12 @@ def data_damage(error: BaseException) -> str:
     """TensorFlow's words for a .data file that does not read back, as a reason."""
     text = describe_error(error)
     if "Read less bytes than requested" in text:
-        return f"truncated: shorter than its index says ({text})"
-    if "Checksum does not match" in text or "checksum" in text.lower():
-        return f"fails its checksum: bytes changed after writing ({text})"
+        return f"is truncated: shorter than its index says ({text})"
+    if "checksum" in text.lower():
+        return f"fails its checksum: its bytes changed after writing ({text})"
     if "No such file" in text or isinstance(error, tf.errors.NotFoundError):
         return f"is missing ({text})"
-    return f"unreadable ({text})"
+    return f"is unreadable ({text})"
 
 
 def describe_error(error: BaseException) -> str:
