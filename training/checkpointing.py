@@ -16,11 +16,15 @@ import logging
 import keras
 import tensorflow as tf
 
+from schemas.layout import join
+
 log = logging.getLogger(__name__)
 
 MAX_TO_KEEP = 2  # the newest checkpoint and one before it, should the newest be damaged
 DATA_SUFFIX = ".data-"
 INDEX_SUFFIX = ".index"
+CHECKPOINT_NAME = "ckpt"  # checkpoints are CHECKPOINT_NAME-<step>.index and .data-*
+STATE_FILE = "checkpoint"  # where the manager lists its checkpoints
 # What reading a damaged checkpoint raises: a truncated .data file gives IndexError ("Read less
 # bytes than requested"); a bad checksum, an unparsable .index or a missing file, an OpError.
 READ_ERRORS = (tf.errors.OpError, IndexError, OSError)
@@ -49,12 +53,14 @@ class TrainState:
             best_accuracy=self.best_accuracy,
             best_epoch=self.best_epoch,
         )
+        set_aside_unreadable_listing(directory)  # the manager fails on an empty one
         # Checkpoints are named by the optimizer's step; `save` picks the steps (multiples of
         # every_steps, so a resumed run saves at the same steps as an uninterrupted one).
         self.manager = tf.train.CheckpointManager(
             self.checkpoint,
             directory,
             max_to_keep=MAX_TO_KEEP,
+            checkpoint_name=CHECKPOINT_NAME,
             step_counter=model.optimizer.iterations,
         )
 
@@ -67,20 +73,27 @@ class TrainState:
 
         A kill or a full disk while TensorFlow writes, or a damaged disk later, can leave the
         newest checkpoint unreadable while the previous one is whole; the run resumes from that
-        one (a warning names the damaged files) rather than stopping or starting over.
+        one (a warning names the damaged files) rather than stopping or starting over, and from
+        the checkpoint files themselves should the `checkpoint` file listing them be damaged.
         """
-        if not self.manager.checkpoints:
+        paths = self._candidates()
+        if not paths:
             return 0
-        path, damaged = newest_intact(self.manager.checkpoints, self.directory)
+        path, damaged = newest_intact(paths, self.directory)
         for reason in damaged:
             log.warning("Damaged checkpoint, resuming from %s instead: %s", path, reason)
         self._load(path)
-        if damaged:
+        if damaged or path not in self.manager.checkpoints:
             # Saved again, it is the newest listed: the damaged ones are not tried first on the
             # next resume, and the manager deletes them in turn like any older checkpoint.
             self.manager.save(checkpoint_number=self.step)
         log.info("Resuming from %s at step %d", path, self.step)
         return self.step
+
+    def _candidates(self) -> list[str]:
+        """The checkpoints the `checkpoint` file lists, oldest first; without that file (or
+        with it set aside), the checkpoint files themselves."""
+        return self.manager.checkpoints or found_checkpoints(self.directory)
 
     def _load(self, path: str) -> None:
         """Restores an intact checkpoint: a failure now is a model that does not fit it."""
@@ -107,10 +120,42 @@ def latest_step(directory: str) -> int | None:
     Whether or not its files are intact: a folder with a checkpoint is resumed (from an older
     one if need be), so its settings must be checked.
     """
-    state = tf.train.get_checkpoint_state(directory)
-    if state is None or not state.model_checkpoint_path:
+    state = read_listing(directory)
+    if state is not None and state.model_checkpoint_path:
+        return step_of(state.model_checkpoint_path)
+    found = found_checkpoints(directory)
+    return step_of(found[-1]) if found else None
+
+
+def read_listing(directory: str):
+    """The `checkpoint` file's CheckpointState, or None where it is missing or unreadable
+    (TensorFlow ignores a garbled one, with a warning, but fails on an empty one)."""
+    try:
+        return tf.train.get_checkpoint_state(directory)
+    except ValueError:
         return None
-    return step_of(state.model_checkpoint_path)
+
+
+def set_aside_unreadable_listing(directory: str) -> None:
+    """Renames an unreadable `checkpoint` file to `checkpoint.unreadable`, so that the run
+    resumes from the checkpoint files and the next save writes a new list, instead of starting
+    over at step 0 (a garbled list) or stopping (an empty one)."""
+    path = join(directory, STATE_FILE)
+    if not tf.io.gfile.exists(path) or read_listing(directory) is not None:
+        return
+    tf.io.gfile.rename(path, path + ".unreadable", overwrite=True)
+    log.warning(
+        "%s is unreadable (set aside as %s.unreadable): resuming from the checkpoint files",
+        path,
+        STATE_FILE,
+    )
+
+
+def found_checkpoints(directory: str) -> list[str]:
+    """The checkpoints in `directory` by their files (ckpt-N.index), oldest first."""
+    indexes = tf.io.gfile.glob(join(directory, CHECKPOINT_NAME + "-*" + INDEX_SUFFIX))
+    paths = [p[: -len(INDEX_SUFFIX)] for p in indexes]
+    return sorted((p for p in paths if p.rsplit("-", 1)[-1].isdigit()), key=step_of)
 
 
 def step_of(path: str) -> int:

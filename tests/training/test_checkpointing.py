@@ -99,6 +99,22 @@ def test_a_damaged_newest_checkpoint_is_named_and_the_one_before_it_used(
     assert not caplog.records
 
 
+@pytest.mark.parametrize("damage", [empty, flip_a_byte], ids=["empty", "garbled"])
+def test_without_the_list_of_checkpoints_the_files_are_found(run_copy, caplog, damage):
+    _, backup = run_copy
+    listing = os.path.join(backup, "checkpoint")
+    # TensorFlow fails on an empty list and ignores a garbled one: the run would start over.
+    damage(listing)
+    assert checkpointing.latest_step(backup) == 4
+    with caplog.at_level(logging.WARNING, logger=checkpointing.__name__):
+        state, step = restore(backup)
+    assert step == 4
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and listing in warnings[0], warnings
+    assert os.path.exists(listing + ".unreadable")
+    assert state.manager.latest_checkpoint == os.path.join(backup, "ckpt-4")  # listed again
+
+
 def test_a_resumed_run_replaces_the_damaged_checkpoint_and_finishes(run_copy, data_dir):
     model_dir, backup = run_copy
     truncate(os.path.join(backup, "ckpt-4" + DATA))
