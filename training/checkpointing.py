@@ -71,7 +71,7 @@ class TrainState:
     def restore(self) -> int:
         """Loads the newest intact checkpoint; returns its global step (0: none).
 
-        A kill or a full disk while TensorFlow writes, or a damaged disk later, can leave the
+        A full disk, an interrupted copy of the run folder or a failing disk can leave the
         newest checkpoint unreadable while the previous one is whole; the run resumes from that
         one (a warning names the damaged files) rather than stopping or starting over, and from
         the checkpoint files themselves should the `checkpoint` file listing them be damaged.
@@ -203,6 +203,7 @@ def damage(path: str) -> str | None:
 
 
 def data_files(path: str) -> list[str]:
+    """The checkpoint's .data shards, to name in a reason (the pattern, where none is left)."""
     return sorted(tf.io.gfile.glob(path + DATA_SUFFIX + "*")) or [path + DATA_SUFFIX + "*"]
 
 
