@@ -67,8 +67,9 @@ def test_builder_from_directory_reads_our_shards(jpeg_out):
     _same(first, _ours(jpeg_out, "train")[: len(first)])
     summary = cli.summarize(str(jpeg_out), info.to_json())
     assert f"TFDS: tfds.builder_from_directory('{jpeg_out}')" in summary
-    hidden = [n for n in os.listdir(jpeg_out) if n.startswith(".")]
-    assert hidden == [".preprocess-started.json"], "staged and temporary files are gone"
+    hidden = sorted(n for n in os.listdir(jpeg_out) if n.startswith("."))
+    # The lock file stays (preprocess/output_lock.py); staged and temporary files are gone.
+    assert hidden == [".preprocess-started.json", ".preprocess.lock"]
 
 
 def test_our_trainer_still_reads_the_folder_with_tfds_files_beside_the_shards(jpeg_out):
