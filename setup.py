@@ -42,7 +42,7 @@ setuptools.setup(
     ),
     python_requires=">=3.11,<3.12",
     # Only what the jobs import: benchmarks/ and scripts/ stay in the repository (test_packaging).
-    packages=["schemas", "preprocess", "preprocess.manifests", "training"],
+    packages=["schemas", "preprocess", "preprocess.manifests", "preprocess.video", "training"],
     install_requires=REQUIRED,
     extras_require=EXTRAS,
     entry_points={

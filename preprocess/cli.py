@@ -41,18 +41,18 @@ from apache_beam.options.pipeline_options import (
 )
 
 from preprocess import manifests, outcome, output_lock, staging
-from preprocess.cores import usable_cpus
-from preprocess.isolation import ClipLimits
 from preprocess.pipeline import (
     DEFAULT_TARGET_SHARD_MB,
     PreprocessConfig,
     build_pipeline,
 )
+from preprocess.video import registry
+from preprocess.video.cores import usable_cpus
+from preprocess.video.isolation import ClipLimits
 from schemas import console, coverage, fileio, layout
 from schemas import dataset_info as info_files
 from schemas.features import FRAME_ENCODINGS, ClipSchema
 
-DECODERS = ("pyav", "decord")
 LOCAL_RUNNERS = ("DirectRunner", "direct", "SwitchingDirectRunner", "FnApiRunner")
 # Bounds that catch typos (an extra zero) before they cost hours: 20 frames of 150 px is usual.
 MAX_NUM_FRAMES = 1000
@@ -112,10 +112,11 @@ def _fraction(name):
 
 def _decoder(text):
     # 'module:function' plugs in another decode_clip (the tests' crashing and hanging decoders).
-    if text in DECODERS or (":" in text and all(text.partition(":")[::2])):
+    if text in registry.DECODERS or (":" in text and all(text.partition(":")[::2])):
         return text
     raise argparse.ArgumentTypeError(
-        f"--decoder must be one of {', '.join(DECODERS)} (or package.module:function), got {text!r}"
+        f"--decoder must be one of {', '.join(registry.DECODERS)} (or package.module:function), "
+        f"got {text!r}"
     )
 
 
@@ -647,10 +648,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str], list[str
                 f"got {args.splits!r}"
             )
     if args.decoder != "pyav":
-        from preprocess.isolation import resolve_decoder
-
         try:
-            resolve_decoder(args.decoder)  # fails now (e.g. naming decord's extra), not per clip
+            registry.resolve(args.decoder)  # fails now (e.g. naming decord's extra), not per clip
         except ValueError as e:
             raise UsageError(f"--decoder: {e}") from None
     return args, beam_args, splits

@@ -31,7 +31,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from preprocess import manifests
-from preprocess.isolation import ClipLimits
+from preprocess.video.isolation import ClipLimits
 from schemas import dataset_info as info_files
 from schemas import features, fileio, layout
 from schemas.features import ClipMeta, ClipSchema
@@ -143,7 +143,7 @@ def decode_args(clip: manifests.Clip) -> dict:
 
 def clip_meta(clip: manifests.Clip, decoded) -> ClipMeta:
     """What the record says about its clip: the manifest's fields and the cut actually applied."""
-    from preprocess.decoder import clip_window
+    from preprocess.video.decoder import clip_window
 
     window = clip_window(**decode_args(clip))
     return ClipMeta(
@@ -173,7 +173,7 @@ def clip_meta(clip: manifests.Clip, decoded) -> ClipMeta:
 class DecodeClipFn(beam.DoFn):
     """(video, [(index, Clip)]) → EncodedClip per clip, or (index, error row) on FAILED.
 
-    Decoding runs in a child process under `limits` (preprocess.isolation): a video that
+    Decoding runs in a child process under `limits` (preprocess.video.isolation): a video that
     crashes FFmpeg, hangs or exhausts memory costs its clips, not a dead worker. The clips of one
     video are decoded in one pass over it, each exactly as it would be alone.
 
@@ -210,7 +210,7 @@ class DecodeClipFn(beam.DoFn):
 
     def setup(self):
         # Imported here so that a worker loads the decoder once; its child starts on first use.
-        from preprocess import decoder, isolation
+        from preprocess.video import decoder, isolation
 
         self._idle = queue.SimpleQueue()  # one decoding process per concurrent video
         self._all_decoders = [

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from preprocess import decoder as video_decoder  # PyAV and numpy: no TensorFlow
-from preprocess import sampling
+from preprocess.video import decoder as video_decoder  # PyAV and numpy: no TensorFlow
+from preprocess.video import registry, sampling
 from training import config, console
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def decode_for_model(
     does, so a FIFO, a device, a dangling link or an unreadable file gets the reason here that
     it gets in errors.jsonl.
     """
-    decode_clip = video_decoder.get_decoder(decoder)
+    decode_clip = registry.get_decoder(decoder)
     clip = decode_clip(
         path,
         num_frames=info.clip.num_frames,
@@ -290,7 +290,7 @@ def define_flags(fv=None) -> None:
     flags.DEFINE_enum(
         "decoder",
         None,
-        list(video_decoder.DECODERS),
+        list(registry.DECODERS),
         "Video decoder; default: the one the shards were made with (preprocess --decoder, as "
         "RUN/dataset.json records it), else pyav.",
         flag_values=fv,

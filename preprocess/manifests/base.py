@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import fractions
 
-from preprocess.sampling import MAX_FPS  # noqa: F401 - the readers check rates against it
+from preprocess.video.sampling import MAX_FPS  # noqa: F401 - the readers check rates against it
 
 SPLITS = ("train", "val", "test")
 

@@ -19,8 +19,8 @@ import re
 import stat
 import unicodedata
 
-from preprocess import sampling
 from preprocess.manifests.base import MAX_FPS, MAX_INT, SPLITS, VIDEO_EXTENSIONS, ManifestError
+from preprocess.video import sampling
 from schemas import fileio
 from schemas.layout import join  # noqa: F401 - the readers join paths as v.join
 

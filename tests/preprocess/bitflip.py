@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from preprocess import decoder, sampling
+from preprocess.video import decoder, sampling
 from tests.preprocess import video_corpus as corpus
 
 SIZE = "160x120"

@@ -5,8 +5,8 @@ raw and processed, MS-ASL, ASL Citizen, AUTSL and a plain CSV. Videos are real e
 frames carry their own index (video_corpus.pattern), 96x64 and a few seconds at most, so a record's
 frames can be read back and compared with `Expected.frames`: the pattern indices the record must
 show, computed here from the rule in docs/design.md ("Sampling rule") with exact fractions,
-independently of preprocess.sampling. A pre-cut file holds the pattern indices of the raw frames it
-was cut from, so the same numbers hold whichever layout a clip comes from.
+independently of preprocess.video.sampling. A pre-cut file holds the pattern indices of the raw
+frames it was cut from, so the same numbers hold whichever layout a clip comes from.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from preprocess import decoder
+from preprocess.video import decoder
 
 
 def decode_clip(path, **kwargs):

@@ -86,7 +86,9 @@ def test_ctrl_c_says_what_a_rerun_does_and_leaves_no_worker(tmp_path):
     while not decoding and proc.poll() is None and time.time() < deadline:
         time.sleep(0.2)
         decoding = [
-            p for p in _descendants(proc.pid) if "preprocess.isolation" in " ".join(p.cmdline())
+            p
+            for p in _descendants(proc.pid)
+            if "preprocess.video.isolation" in " ".join(p.cmdline())
         ]
     assert decoding, "the job never started decoding"
     time.sleep(1.0)

@@ -11,7 +11,7 @@ import av.video.frame
 import numpy as np
 import pytest
 
-from preprocess import decoder, sampling
+from preprocess.video import decoder, sampling
 from tests.preprocess import bitflip
 
 SEEDS = range(14)  # a few seconds; 100 seeds in the survey

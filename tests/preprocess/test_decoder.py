@@ -8,8 +8,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-import preprocess
-from preprocess import decoder, sampling
+import preprocess.video
+from preprocess.video import decoder, registry, sampling
 from tests.preprocess import video_corpus as corpus
 
 # (frame_start, frame_end, fps): the whole file, a range, WLASL's 25-fps numbering, both.
@@ -287,21 +287,21 @@ def test_decode_error_pickles_with_its_fields():
 
 
 def test_get_decoder():
-    assert decoder.get_decoder("pyav") is decoder.decode_clip
-    from preprocess import decord_decoder
+    assert registry.get_decoder("pyav") is decoder.decode_clip
+    from preprocess.video import decord_decoder
 
-    assert decoder.get_decoder("decord") is decord_decoder.decode_clip
+    assert registry.get_decoder("decord") is decord_decoder.decode_clip
     with pytest.raises(ValueError, match="pyav, decord"):
-        decoder.get_decoder("opencv")
+        registry.get_decoder("opencv")
 
 
 def test_get_decoder_without_decord_names_the_flag_and_extra(monkeypatch):
     # A None entry in sys.modules makes `import decord` fail, as on a machine without it.
     monkeypatch.setitem(sys.modules, "decord", None)
-    monkeypatch.delitem(sys.modules, "preprocess.decord_decoder", raising=False)
-    monkeypatch.delattr(preprocess, "decord_decoder", raising=False)
+    monkeypatch.delitem(sys.modules, "preprocess.video.decord_decoder", raising=False)
+    monkeypatch.delattr(preprocess.video, "decord_decoder", raising=False)
     with pytest.raises(ValueError, match=r"--decoder=decord.*aslvid2gloss\[decord\]"):
-        decoder.get_decoder("decord")
+        registry.get_decoder("decord")
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ from fractions import Fraction
 
 import pytest
 
-from preprocess import decoder, decord_decoder, sampling
+from preprocess.video import decoder, decord_decoder, sampling
 from tests.preprocess import video_corpus as corpus
 from tests.preprocess.test_decoder import RANGES, assert_frame_exact, expected_indices
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from preprocess import decoder, isolation
+from preprocess.video import decoder, isolation, registry
 from schemas.dataset_info import DatasetInfo
 from schemas.features import ClipSchema
 from tests.preprocess import video_corpus as corpus
@@ -26,7 +26,7 @@ def _reasons(path: str) -> dict[str, tuple[str, str]]:
     out = {}
     for name in ("pyav", "decord"):
         try:
-            decoder.get_decoder(name)(path, num_frames=4, size=16)
+            registry.get_decoder(name)(path, num_frames=4, size=16)
             out[name] = ("ok", "")
         except decoder.DecodeError as e:
             out[name] = (e.reason, e.detail)

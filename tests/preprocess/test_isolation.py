@@ -9,10 +9,11 @@ import numpy as np
 import psutil
 import pytest
 
-from preprocess import cli, decoder, manifests
-from preprocess.isolation import ClipLimits, IsolatedDecoder, check_declared_size
-from preprocess.sampling import Window
+from preprocess import cli, manifests
 from preprocess.synthetic import SyntheticConfig, make_dataset
+from preprocess.video import decoder
+from preprocess.video.isolation import ClipLimits, IsolatedDecoder, check_declared_size
+from preprocess.video.sampling import Window
 from schemas import dataset_info, features
 from schemas.features import ClipSchema
 from tests.preprocess.video_corpus import ffmpeg_exe

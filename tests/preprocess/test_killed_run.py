@@ -32,7 +32,7 @@ def _decoder_children(pid):
         children = psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
-    return [c for c in children if "preprocess.isolation" in " ".join(c.cmdline())]
+    return [c for c in children if "preprocess.video.isolation" in " ".join(c.cmdline())]
 
 
 @pytest.mark.slow

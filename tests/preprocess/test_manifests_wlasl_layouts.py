@@ -203,7 +203,7 @@ def test_detection_falls_back_to_a_gloss_folder_and_the_flag_overrides_it(tmp_pa
 def test_aslpro_swf_with_flv1_video_decodes_and_a_vector_swf_gets_a_reason(raw):
     """What BUILD.md says about SWF: FFmpeg demuxes the video frames of a SWF (aslpro's are FLV1)
     and nothing of a vector animation, which then fails like any file with no video."""
-    from preprocess import decoder
+    from preprocess.video import decoder
 
     clip = decoder.decode_clip(str(raw.videos["65001.swf"]), num_frames=dl.NUM_FRAMES, size=96)
     assert clip.num_source_frames == 30

@@ -54,7 +54,7 @@ def _wait_for_decoding(proc, timeout_s=120):
     deadline = time.time() + timeout_s
     while proc.poll() is None and time.time() < deadline:
         children = psutil.Process(proc.pid).children(recursive=True)
-        if any("preprocess.isolation" in " ".join(c.cmdline()) for c in children):
+        if any("preprocess.video.isolation" in " ".join(c.cmdline()) for c in children):
             return
         time.sleep(0.1)
     raise AssertionError("the job never started decoding")

@@ -399,7 +399,7 @@ def test_decoder_threads_split_the_cores_between_local_workers():
 
 def test_a_job_pinned_to_one_core_sizes_itself_for_one_core():
     """Under taskset, a cpuset or a pinned container, os.cpu_count() still counts the machine's
-    cores: a worker thread and a decoding process per core it cannot use (preprocess/cores.py)."""
+    cores: a decoding process per core it cannot use (preprocess/video/cores.py)."""
     allowed = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(allowed)})
     try:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from preprocess import cli, outcome, sampling
+from preprocess import cli, outcome
+from preprocess.video import sampling
 from schemas import dataset_info, features
 from schemas.features import ClipSchema
 from tests.preprocess import video_corpus as corpus

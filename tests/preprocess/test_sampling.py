@@ -7,7 +7,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from preprocess import sampling
+from preprocess.video import sampling
 
 
 def test_sample_indices_spreads_evenly_over_the_range():

@@ -50,8 +50,8 @@ def test_what_the_decoding_process_loads_to_encode_imports_no_tensorflow(tmp_pat
     schema) and its JPEG and raw encoding run without TensorFlow."""
     code = (
         "import sys, numpy as np\n"
-        "from preprocess import decoder, isolation\n"
-        "isolation.resolve_decoder('pyav')\n"
+        "from preprocess.video import decoder, isolation, registry\n"
+        "registry.resolve('pyav')\n"
         "from schemas.features import ClipSchema\n"
         "for encoding in ('jpeg', 'raw'):\n"
         "    schema = ClipSchema(num_frames=2, size=8, frame_encoding=encoding)\n"

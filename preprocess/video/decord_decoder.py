@@ -20,8 +20,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from preprocess import decoder, sampling
-from preprocess.decoder import DecodedClip, DecodeError
+from preprocess.video import decoder, sampling
+from preprocess.video.decoder import DecodedClip, DecodeError
 from schemas import fileio
 
 
@@ -49,7 +49,7 @@ def decode_clip(
     start_time: fractions.Fraction | None = None,
     end_time: fractions.Fraction | None = None,
 ) -> DecodedClip:
-    """Same contract as preprocess.decoder.decode_clip (rotation as decord applies it)."""
+    """Same contract as preprocess.video.decoder.decode_clip (rotation as decord applies it)."""
     # Loaded on first use: decord's bundled libraries break TensorFlow's PNG decoder (BUILD.md).
     import decord
 

@@ -3,7 +3,7 @@
 A scraped dataset holds files that make FFmpeg crash the process (a native segfault), loop
 forever, or decode frames far larger than any sign video. Decoding them in the Beam worker
 itself would kill or stall the whole job; here each DoFn instance sends its clips to one child
-process (`python -m preprocess.isolation`), so such a file costs one clip:
+process (`python -m preprocess.video.isolation`), so such a file costs one clip:
 
   decoder_crashed  the child died while decoding (a signal such as SIGSEGV, or the kernel's OOM
                    killer); it is started again for the next clip
@@ -18,7 +18,6 @@ for every video); it exits when its parent goes away, even when the parent is SI
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 import math
 import os
@@ -31,7 +30,8 @@ import sys
 import threading
 import time
 
-from preprocess.cores import usable_cpus
+from preprocess.video import registry
+from preprocess.video.cores import usable_cpus
 from schemas import fileio
 
 log = logging.getLogger(__name__)
@@ -66,24 +66,6 @@ class ClipLimits:
                 raise ValueError(f"{name} must be an integer >= 0 (0: none), got {value!r}")
 
 
-def resolve_decoder(name: str):
-    """'pyav', 'decord', or 'package.module:function' (a function with decode_clip's signature)."""
-    if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            function = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as e:
-            raise ValueError(
-                f"decoder {name!r}: cannot import {attr} from {module_name} ({e})"
-            ) from e
-        if not callable(function):
-            raise ValueError(f"decoder {name!r} is not a function")
-        return function
-    from preprocess import decoder
-
-    return decoder.get_decoder(name)
-
-
 def check_declared_size(path: str, limits: ClipLimits, window):
     """DecodeError 'too_large' when the container's header announces more than the limits allow.
 
@@ -91,7 +73,7 @@ def check_declared_size(path: str, limits: ClipLimits, window):
     """
     import av
 
-    from preprocess import decoder
+    from preprocess.video import decoder
 
     if not (limits.memory_mb or limits.max_video_frames) or fileio.is_remote(path):
         return
@@ -164,7 +146,7 @@ class IsolatedDecoder:
         child then encodes the frames itself (DecodedClip.encoded) and sends back the encoded
         frames instead of raw pixels.
         """
-        from preprocess.decoder import DecodeError
+        from preprocess.video.decoder import DecodeError
 
         timeout = self._limits.timeout_s * len(batch) or None
         message = (path, list(batch), encode_with)
@@ -221,7 +203,7 @@ class IsolatedDecoder:
         # glibc reserves 64 MB of address space per thread arena; RLIMIT_AS counts reservations.
         env.setdefault("MALLOC_ARENA_MAX", "2")
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "preprocess.isolation", str(os.getpid())],
+            [sys.executable, "-m", "preprocess.video.isolation", str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -346,7 +328,7 @@ def _serve(parent: int) -> None:
 
     decoder_name, limits, encodes = read()
 
-    decode = resolve_decoder(decoder_name)
+    decode = registry.resolve(decoder_name)
     if encodes:
         # Load the encoder (Pillow's JPEG, no TensorFlow) before any clip's time runs.
         import numpy as np
@@ -385,7 +367,7 @@ def _encoded(path: str, answer: tuple, schema) -> tuple:
 
 def _decode_batch(decode, path: str, batch: list[dict], limits: ClipLimits) -> list[tuple]:
     """("ok", DecodedClip) or ("error", reason, detail, info) per clip of one video."""
-    from preprocess import decoder
+    from preprocess.video import decoder
 
     replies: list = [None] * len(batch)
     try:
@@ -428,7 +410,7 @@ def _decode_batch(decode, path: str, batch: list[dict], limits: ClipLimits) -> l
 
 
 def _error_reply(path: str, error: Exception, limits: ClipLimits) -> tuple:
-    from preprocess import decoder
+    from preprocess.video import decoder
 
     if isinstance(error, MemoryError) or isinstance(error.__cause__, MemoryError):
         detail = getattr(error, "detail", None) or f"out of memory decoding it ({error})"

@@ -50,7 +50,6 @@ import copy
 import dataclasses
 import errno
 import fractions
-import importlib.util
 import io
 import logging
 import math
@@ -66,12 +65,10 @@ import av.logging
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from preprocess import sampling
+from preprocess.video import sampling
 from schemas import fileio
 
 log = logging.getLogger(__name__)
-
-DECODERS = ("pyav", "decord")
 
 # swscale's area averaging: clean downscaling (the usual case: 240p..1080p to 150x150).
 _INTERPOLATION = "AREA"
@@ -103,23 +100,6 @@ class DecodedClip:
     # The frames already encoded for the record (ClipSchema.encode_frames), when the decoding
     # process was asked to encode them; `frames` is then None.
     encoded: tuple[bytes, ...] | None = None
-
-
-def get_decoder(name: str) -> Callable[..., DecodedClip]:
-    """The decode_clip function of decoder `name` ('pyav', the default, or 'decord')."""
-    if name == "pyav":
-        return decode_clip
-    if name == "decord":
-        # Looked up, not imported: decord is loaded only when a clip is decoded (decord_decoder).
-        if importlib.util.find_spec("decord") is None:
-            raise ValueError(
-                "--decoder=decord needs the decord package, which is not installed; "
-                "install the extra: pip install 'aslvid2gloss[decord]'"
-            )
-        from preprocess import decord_decoder
-
-        return decord_decoder.decode_clip
-    raise ValueError(f"unknown decoder {name!r}; expected one of {', '.join(DECODERS)}")
 
 
 def check_args(num_frames: int, size: int, fps, crop) -> None:
