@@ -18,7 +18,7 @@ import time
 from benchmarks import common
 from benchmarks.common import format_table, machine_info, median, ratio, ratio_rows
 from benchmarks.preprocess_bench import ffmpeg_decode, make_corpus, replicate, run_pipeline
-from preprocess.cores import usable_cpus
+from preprocess.video.cores import usable_cpus
 
 
 @dataclasses.dataclass(frozen=True)

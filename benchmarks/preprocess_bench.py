@@ -174,7 +174,7 @@ def decoder_stages(files, cpus: set[int] | None, fps=25) -> dict:
 
     Pins the calling thread (the decoder's threads are created from it and inherit the mask).
     """
-    from preprocess.decoder import decode_clip
+    from preprocess.video.decoder import decode_clip
     from schemas.features import ClipMeta, ClipSchema
 
     schema = ClipSchema()

@@ -64,7 +64,7 @@ def write_manifest(folder: str, video: str, config: SharedVideoBenchConfig) -> s
 
 
 def time_decoder(video: str, config: SharedVideoBenchConfig, together: bool) -> float:
-    from preprocess import decoder, sampling
+    from preprocess.video import decoder, sampling
 
     requests = [decoder.ClipRequest(sampling.Window.by_time(s, e)) for s, e in windows(config)]
     started = time.perf_counter()
