@@ -31,7 +31,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from preprocess import manifests
-from preprocess.video.isolation import ClipLimits
+from preprocess.video.limits import ClipLimits
 from schemas import dataset_info as info_files
 from schemas import features, fileio, layout
 from schemas.features import ClipMeta, ClipSchema

@@ -21,7 +21,10 @@ from fractions import Fraction
 import numpy as np
 
 from preprocess.video import decoder, sampling
-from preprocess.video.decoder import DecodedClip, DecodeError
+from preprocess.video.containers import declared_past_end
+from preprocess.video.files import check_file, open_binary
+from preprocess.video.frames import crop_resize
+from preprocess.video.messages import DecodedClip, DecodeError, check_args
 from schemas import fileio
 
 
@@ -54,11 +57,11 @@ def decode_clip(
     import decord
 
     window = decoder.clip_window(frame_start, frame_end, fps, start_time, end_time)
-    decoder.check_args(num_frames, size, fps, crop)
-    file_size = decoder.check_file(path)
+    check_args(num_frames, size, fps, crop)
+    file_size = check_file(path)
     try:
-        with decoder.open_binary(path) as f:
-            past_end = decoder.declared_past_end(f, file_size)
+        with open_binary(path) as f:
+            past_end = declared_past_end(f, file_size)
             if past_end:
                 raise DecodeError(path, "truncated", past_end)
             # decord reads local paths itself; anything else it gets as bytes in memory.
@@ -84,7 +87,7 @@ def decode_clip(
         raise DecodeError(path, "range_past_end", str(e), e.info) from None
     except decord.DECORDError as e:
         raise DecodeError(path, "decode_failed", str(e)) from e
-    by_index = {i: decoder.crop_resize(frame, size, crop, path) for i, frame in zip(unique, batch)}
+    by_index = {i: crop_resize(frame, size, crop, path) for i, frame in zip(unique, batch)}
     frames = np.stack([by_index[i] for i in indices])
     return DecodedClip(
         frames=frames,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 import pickle
 import select
@@ -31,7 +30,7 @@ import threading
 import time
 
 from preprocess.video import registry
-from preprocess.video.cores import usable_cpus
+from preprocess.video.limits import ClipLimits, check_declared_size
 from schemas import fileio
 
 log = logging.getLogger(__name__)
@@ -39,84 +38,6 @@ log = logging.getLogger(__name__)
 _HEADER = struct.Struct(">Q")
 _WINDOW_ARGS = ("frame_start", "frame_end", "fps", "start_time", "end_time")
 _STARTUP_TIMEOUT_S = 300
-# A decoded picture may use up to 3 bytes a pixel (4:4:4 8-bit, 4:2:0 10-bit); H.264/HEVC keep
-# up to 16 reference pictures, frame threads one picture each, and the conversion one more.
-_BYTES_PER_PIXEL = 3
-_PICTURES_HELD = 16 + 2
-
-
-@dataclasses.dataclass(frozen=True)
-class ClipLimits:
-    """What one clip's decoding may cost; 0 turns a limit off."""
-
-    timeout_s: float = 120.0
-    memory_mb: int = 4096  # address space the child may add while decoding a clip
-    max_video_frames: int = 108_000  # frames the clip needs decoded: an hour at 30 fps
-
-    def __post_init__(self):
-        if not (isinstance(self.timeout_s, (int, float)) and math.isfinite(self.timeout_s)):
-            raise ValueError(
-                f"clip timeout must be a finite number of seconds, got {self.timeout_s!r}"
-            )
-        if self.timeout_s < 0:
-            raise ValueError(f"clip timeout must be >= 0 seconds (0: none), got {self.timeout_s}")
-        for name in ("memory_mb", "max_video_frames"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0 (0: none), got {value!r}")
-
-
-def check_declared_size(path: str, limits: ClipLimits, window):
-    """DecodeError 'too_large' when the container's header announces more than the limits allow.
-
-    Cheap (reads the header only). Files FFmpeg cannot open pass: the decoder then says why.
-    """
-    import av
-
-    from preprocess.video import decoder
-
-    if not (limits.memory_mb or limits.max_video_frames) or fileio.is_remote(path):
-        return
-    try:
-        container = av.open(path)
-    except (av.error.FFmpegError, OSError, ValueError):
-        return
-    try:
-        streams = list(container.streams.video)
-        if not streams:
-            return
-        stream = streams[0]
-        width, height = stream.codec_context.width, stream.codec_context.height
-        if limits.memory_mb and width and height:
-            threads = min(16, usable_cpus() + 1)  # FFmpeg's automatic thread count
-            need = width * height * _BYTES_PER_PIXEL * (_PICTURES_HELD + threads)
-            if need > limits.memory_mb * 2**20:
-                raise decoder.DecodeError(
-                    path,
-                    "too_large",
-                    f"{width}x{height} frames need about {need // 2**20} MB to decode, over "
-                    f"--clip_memory_mb={limits.memory_mb}",
-                )
-        total, rate = decoder.declared_frames(container, stream)
-        total = total or 0
-        needed = total
-        # Decoding stops after the clip's last frame: only a long clip is a long decode.
-        wanted = None
-        if window.timed and window.end is not None and rate:
-            wanted = math.ceil(window.end * rate)
-        elif not window.timed and window.frame_end != -1:
-            wanted = window.frame_end
-        if wanted is not None:
-            needed = min(total, wanted) if total else 0
-        if limits.max_video_frames and needed > limits.max_video_frames:
-            raise decoder.DecodeError(
-                path,
-                "too_large",
-                f"the clip needs {needed} frames decoded ({total} declared), over "
-                f"--max_video_frames={limits.max_video_frames}",
-            )
-    finally:
-        container.close()
 
 
 class IsolatedDecoder:
@@ -367,13 +288,13 @@ def _encoded(path: str, answer: tuple, schema) -> tuple:
 
 def _decode_batch(decode, path: str, batch: list[dict], limits: ClipLimits) -> list[tuple]:
     """("ok", DecodedClip) or ("error", reason, detail, info) per clip of one video."""
-    from preprocess.video import decoder
+    from preprocess.video import decoder, files
 
     replies: list = [None] * len(batch)
     try:
         # Before anything opens it: FFmpeg opening a FIFO would wait for a writer (a timeout), and
         # each decoder would name a file problem in its own words.
-        decoder.check_file(path)
+        files.check_file(path)
     except decoder.DecodeError as e:
         return [_error_reply(path, e, limits)] * len(batch)
     pending = []

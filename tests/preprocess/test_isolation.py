@@ -11,7 +11,7 @@ import pytest
 
 from preprocess import cli, manifests
 from preprocess.synthetic import SyntheticConfig, make_dataset
-from preprocess.video import decoder
+from preprocess.video import decoder, demux
 from preprocess.video.isolation import ClipLimits, IsolatedDecoder, check_declared_size
 from preprocess.video.sampling import Window
 from schemas import dataset_info, features
@@ -109,7 +109,7 @@ def test_declared_length_without_a_frame_count_is_duration_times_rate(tmp_path):
     with av.open(path) as container:
         stream = container.streams.video[0]
         assert not stream.frames, "the test needs a header without a frame count"
-        assert decoder.declared_frames(container, stream) == (50, 25)
+        assert demux.declared_frames(container, stream) == (50, 25)
         assert sum(1 for _ in container.decode(video=0)) == 50
     check_declared_size(path, ClipLimits(max_video_frames=50), WHOLE)
     with pytest.raises(decoder.DecodeError, match=r"needs 50 frames .*--max_video_frames=49"):
