@@ -42,12 +42,12 @@ def evaluate(
     """
     import tensorflow as tf
 
-    from training import input_pipeline, run_folder
+    from training import input_pipeline, run_folder, shard_source
 
     model, labels, info = run_folder.load_run(model_dir, checkpoint)
-    source = input_pipeline.open_source(tfrecord_glob, skip_corrupt)
+    source = shard_source.open_source(tfrecord_glob, skip_corrupt)
     check_same_dataset(source, info, labels, model_dir)
-    input_pipeline.check_shards(source)
+    shard_source.check_shards(source)
     data = input_pipeline.make_dataset(
         source.files, source.info, batch_size, training=False, record_limits=source.record_limits
     )

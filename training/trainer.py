@@ -15,7 +15,14 @@ import tensorflow as tf
 from schemas.dataset_info import label_difference, read_dataset_info, read_labels
 from schemas.layout import DATASET_JSON, join
 from training import callbacks as callbacks_lib
-from training import checkpointing, input_pipeline, keras_multi_worker, optimization, run_folder
+from training import (
+    checkpointing,
+    input_pipeline,
+    keras_multi_worker,
+    optimization,
+    run_folder,
+    shard_source,
+)
 from training.augment import make_augment_fn
 from training.config import TrainConfig, changed_state_settings
 from training.model import build_model
@@ -28,8 +35,8 @@ log = logging.getLogger(__name__)
 class TrainData:
     """The opened training and validation shards, and the epoch length they give."""
 
-    source: input_pipeline.DataSource
-    val_source: input_pipeline.DataSource | None
+    source: shard_source.DataSource
+    val_source: shard_source.DataSource | None
     steps_per_epoch: int
 
 
@@ -119,18 +126,18 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy) -> dict:
 
 def open_data(config: TrainConfig) -> TrainData:
     """Lists and checks the shards; the epoch length follows from the count of training clips."""
-    source = input_pipeline.open_source(config.tfrecord_glob, config.skip_corrupt)
-    input_pipeline.check_shards(source)
+    source = shard_source.open_source(config.tfrecord_glob, config.skip_corrupt)
+    shard_source.check_shards(source)
     val_source = None
     if config.val_tfrecord_glob:
-        val_source = input_pipeline.open_source(config.val_tfrecord_glob, config.skip_corrupt)
+        val_source = shard_source.open_source(config.val_tfrecord_glob, config.skip_corrupt)
         if val_source.info.clip != source.info.clip or val_source.labels != source.labels:
             first = label_difference(list(val_source.labels), list(source.labels))
             raise ValueError(
                 f"--val_tfrecord_glob shards ({val_source.folders[0]}) have another clip format or "
                 f"labels.txt than the training shards ({source.folders[0]}): {first}"
             )
-        input_pipeline.check_shards(val_source)
+        shard_source.check_shards(val_source)
     steps_per_epoch = config.steps_per_epoch or source.num_examples // config.batch_size
     if steps_per_epoch < 1:
         raise ValueError(
@@ -142,7 +149,7 @@ def open_data(config: TrainConfig) -> TrainData:
 
 def distributed_train_data(
     strategy: tf.distribute.Strategy,
-    source: input_pipeline.DataSource,
+    source: shard_source.DataSource,
     batch_size: int,
     shuffle_buffer: int,
     seed: int,
@@ -326,7 +333,7 @@ def export(model, config, out_dir, data: TrainData, strategy, state, step, last_
     }
 
 
-def check_resumed_data(model_dir: str, source: input_pipeline.DataSource) -> None:
+def check_resumed_data(model_dir: str, source: shard_source.DataSource) -> None:
     """A run folder with a checkpoint must be resumed on data of its own format and classes.
 
     Checked before the model is built, so the error names both dataset.json files instead of

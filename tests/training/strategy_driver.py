@@ -31,13 +31,13 @@ def main(argv):
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * FLAGS.logical_cpus
         )
-    from training import input_pipeline, keras_multi_worker, trainer
+    from training import input_pipeline, keras_multi_worker, shard_source, trainer
     from training.config import TrainConfig
     from training.model import build_model, compile_model
     from training.strategy import make_strategy
 
     strategy = make_strategy(FLAGS.strategy)
-    source = input_pipeline.open_source(FLAGS.glob)
+    source = shard_source.open_source(FLAGS.glob)
     info = source.info
     with strategy.scope():
         model = build_model(

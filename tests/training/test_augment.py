@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from tests.training.shards import write_shards
-from training import augment, input_pipeline
+from training import augment, input_pipeline, shard_source
 from training.augment import AugmentConfig, augment_clip, make_augment_fn
 
 ALL_ON = AugmentConfig(
@@ -104,7 +104,7 @@ def test_help_says_a_flip_swaps_the_signing_hand():
 
 def test_pipeline_augments_training_batches_only(tmp_path):
     write_shards(str(tmp_path), num_examples=4, num_labels=2, num_shards=1)
-    source = input_pipeline.open_source(f"{tmp_path}/train-*")
+    source = shard_source.open_source(f"{tmp_path}/train-*")
     fn = make_augment_fn(ALL_ON)
 
     def first_batch(training, augment_fn):

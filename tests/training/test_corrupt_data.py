@@ -10,7 +10,7 @@ import pytest
 
 from tests.training.conftest import PYTHON, REPO, subprocess_env
 from tests.training.shards import write_shards
-from training import input_pipeline, run_folder, trainer
+from training import run_folder, shard_source, trainer
 from training.config import TrainConfig
 from training.evaluate import evaluate
 
@@ -61,7 +61,7 @@ def flipped(tmp_path):
 
 def test_flipped_byte_stops_training_naming_shard_and_offset(flipped, tmp_path):
     data, shard, offset = flipped
-    with pytest.raises(input_pipeline.CorruptShardError) as e:
+    with pytest.raises(shard_source.CorruptShardError) as e:
         trainer.train(config(data, tmp_path / "run"))
     message = str(e.value)
     assert f"{shard}: damaged record at byte {offset}, after 3 good records" in message
@@ -107,7 +107,7 @@ def cut_val(finished_run, tmp_path):
 def test_cut_tail_fails_evaluate_naming_the_shard_and_skips_with_the_flag(finished_run, cut_val):
     _, model_dir = finished_run
     data, val, offset = cut_val
-    with pytest.raises(input_pipeline.CorruptShardError, match=f"{val}: damaged record at byte "
+    with pytest.raises(shard_source.CorruptShardError, match=f"{val}: damaged record at byte "
                        f"{offset}, after 4 good records .*truncated record"):  # fmt: skip
         evaluate(model_dir, f"{data}/val-*")
     metrics = evaluate(model_dir, f"{data}/val-*", skip_corrupt=True)
@@ -132,13 +132,13 @@ def test_damaged_first_record_is_caught_before_training(tmp_path):
     data = str(tmp_path / "data")
     paths = write_shards(data, num_examples=8, num_labels=3, num_shards=2)
     flip_byte(paths[0], 0)
-    source = input_pipeline.open_source(f"{data}/train-*")
-    with pytest.raises(input_pipeline.CorruptShardError, match=f"{paths[0]}: damaged record at "
+    source = shard_source.open_source(f"{data}/train-*")
+    with pytest.raises(shard_source.CorruptShardError, match=f"{paths[0]}: damaged record at "
                        "byte 12, after 0 good records"):  # fmt: skip
-        input_pipeline.check_shards(source)
-    skipped = input_pipeline.open_source(f"{data}/train-*", skip_corrupt=True)
+        shard_source.check_shards(source)
+    skipped = shard_source.open_source(f"{data}/train-*", skip_corrupt=True)
     assert skipped.files == (paths[1],) and skipped.num_examples == 4
-    input_pipeline.check_shards(skipped)
+    shard_source.check_shards(skipped)
 
 
 def test_resuming_on_data_of_another_format_fails_before_the_first_step(finished_run, tmp_path):

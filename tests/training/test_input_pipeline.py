@@ -1,15 +1,12 @@
-"""Input pipeline on real shards: listing, dataset.json checks, parsing, shuffling, sharding."""
-
-import json
-import os
+"""Input pipeline on real shards: parsing, label checks, batching, shuffling, sharding."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from schemas.dataset_info import DATASET_JSON, LABELS_TXT
 from tests.training.shards import write_shards
 from training import input_pipeline as ip
+from training import shard_source as ss
 
 
 def test_preprocess_frames_keeps_uint8_and_refuses_float_eagerly_and_inside_tf_data():
@@ -24,83 +21,10 @@ def test_preprocess_frames_keeps_uint8_and_refuses_float_eagerly_and_inside_tf_d
         ip.preprocess_frames(frames.astype(np.float32) / 255)
 
 
-def test_glob_matching_nothing_names_the_glob(tmp_path):
-    write_shards(str(tmp_path), num_examples=2)
-    with pytest.raises(FileNotFoundError, match="nothing-"):
-        ip.list_shards(f"{tmp_path}/train-*,{tmp_path}/nothing-*")
-
-
-def test_comma_separated_globs_and_metadata_files_skipped(data_dir):
-    files = ip.list_shards(f"{data_dir}/*, {data_dir}/train-*")
-    assert [os.path.basename(f) for f in files] == [
-        "train-00000-of-00002.tfrecord",
-        "train-00001-of-00002.tfrecord",
-        "val-00000-of-00001.tfrecord",
-    ]
-
-
-def test_counts_come_from_dataset_json_or_from_reading(data_dir):
-    assert ip.open_source(f"{data_dir}/train-*").num_examples == 24
-    assert ip.open_source(f"{data_dir}/train-00001-*").num_examples == 12
-    assert ip.open_source(f"{data_dir}/*").num_examples == 33
-
-
-def test_part_of_a_split_is_counted_from_dataset_json_shard_lengths(tmp_path):
-    """A folder whose dataset.json records each shard's records is never read to be counted."""
-    from schemas.dataset_info import read_dataset_info, write_dataset_info
-
-    folder = str(tmp_path)
-    write_shards(folder, num_examples=12, split="train", num_shards=2)
-    info = read_dataset_info(folder)
-    info.shard_lengths = {"train": [5, 7]}  # not what the shards hold (6 each): proves the source
-    write_dataset_info(folder, info)
-    assert ip.open_source(f"{folder}/train-00001-*").num_examples == 7
-    assert ip.open_source(f"{folder}/train-*").num_examples == 12
-
-
-def test_missing_dataset_json_names_the_file(tmp_path):
-    write_shards(str(tmp_path), num_examples=2, write_info=False)
-    with pytest.raises(FileNotFoundError, match=str(tmp_path / DATASET_JSON)):
-        ip.open_source(f"{tmp_path}/train-*")
-
-
-def test_other_schema_version_names_the_file(tmp_path):
-    write_shards(str(tmp_path), num_examples=2)
-    path = tmp_path / DATASET_JSON
-    data = json.loads(path.read_text())
-    data["schema_version"] = 99
-    path.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=f"{path}.*schema_version 99"):
-        ip.open_source(f"{tmp_path}/train-*")
-
-
-def test_labels_txt_must_match_num_labels(tmp_path):
-    write_shards(str(tmp_path), num_examples=2, num_labels=3)
-    (tmp_path / LABELS_TXT).write_text("a\nb\n")
-    with pytest.raises(ValueError, match="labels.txt has 2 glosses.*num_labels=3"):
-        ip.open_source(f"{tmp_path}/train-*")
-
-
-def test_clip_shape_other_than_dataset_json_fails_naming_the_shard(tmp_path):
-    write_shards(str(tmp_path), num_examples=2, size=50, write_info=False)
-    write_shards(str(tmp_path / "info"), num_examples=2, size=48)  # a dataset.json saying 48
-    for name in (DATASET_JSON, LABELS_TXT):
-        os.replace(tmp_path / "info" / name, tmp_path / name)
-    source = ip.open_source(f"{tmp_path}/train-*")
-    with pytest.raises(ValueError, match=r"train-00000-of-00002.tfrecord.*\(4, 48, 48, 3\)"):
-        ip.check_shards(source)
-
-
-def test_first_record_label_out_of_range_fails_before_training(tmp_path):
-    write_shards(str(tmp_path), num_examples=2, num_labels=3, labels=[3, 0], num_shards=1)
-    with pytest.raises(ValueError, match=r"train-00000-of-00001.tfrecord: label 3 .*\[0, 3\)"):
-        ip.check_shards(ip.open_source(f"{tmp_path}/train-*"))
-
-
 def test_later_label_out_of_range_names_the_shard(tmp_path):
     write_shards(str(tmp_path), num_examples=4, num_labels=3, labels=[0, 1, 7, 2], num_shards=1)
-    source = ip.open_source(f"{tmp_path}/train-*")
-    ip.check_shards(source)  # only the first record is checked up front
+    source = ss.open_source(f"{tmp_path}/train-*")
+    ss.check_shards(source)  # only the first record is checked up front
     data = ip.make_dataset(source.files, source.info, batch_size=4, training=False)
     with pytest.raises(tf.errors.InvalidArgumentError) as error:
         list(data)
@@ -111,7 +35,7 @@ def test_later_label_out_of_range_names_the_shard(tmp_path):
 
 
 def test_training_batches_shapes_values_and_drop_remainder(data_dir):
-    source = ip.open_source(f"{data_dir}/train-*")
+    source = ss.open_source(f"{data_dir}/train-*")
     data = ip.make_dataset(source.files, source.info, batch_size=5, training=True, seed=1)
     assert data.element_spec == ip.batch_spec(source.info, 5)
     frames, labels = next(iter(data))
@@ -125,7 +49,7 @@ def test_training_batches_shapes_values_and_drop_remainder(data_dir):
 
 
 def test_evaluation_keeps_every_record_once_in_order(data_dir):
-    source = ip.open_source(f"{data_dir}/train-*")
+    source = ss.open_source(f"{data_dir}/train-*")
     data = ip.make_dataset(source.files, source.info, batch_size=5, training=False)
     sizes = [int(y.shape[0]) for _, y in data]
     assert sizes == [5, 5, 5, 5, 4]
@@ -140,7 +64,7 @@ def _first_epochs(data, epochs, per_epoch):
 
 
 def test_shuffle_is_seeded_and_reshuffled_every_epoch(data_dir):
-    source = ip.open_source(f"{data_dir}/train-*")
+    source = ss.open_source(f"{data_dir}/train-*")
 
     def order(seed):
         data = ip.make_dataset(source.files, source.info, 1, True, shuffle_buffer=64, seed=seed)
@@ -159,7 +83,7 @@ def test_every_iterator_of_a_seeded_dataset_sees_the_same_epochs(data_dir):
     shuffle(reshuffle_each_iteration=True) each new iterator drew the next seeds of a generator
     they all share, so which order a run trained on depended on thread timing (same --seed,
     different first-epoch losses under load). Orders are now a function of (seed, epoch)."""
-    source = ip.open_source(f"{data_dir}/train-*")
+    source = ss.open_source(f"{data_dir}/train-*")
     data = ip.make_dataset(source.files, source.info, 1, True, shuffle_buffer=64, seed=3)
 
     def ids(iterator, n=48):
@@ -175,9 +99,9 @@ def test_every_iterator_of_a_seeded_dataset_sees_the_same_epochs(data_dir):
 
 def test_gzip_shards_and_cache(tmp_path):
     write_shards(str(tmp_path), num_examples=6, compression="GZIP", num_shards=2)
-    source = ip.open_source(f"{tmp_path}/train-*")
+    source = ss.open_source(f"{tmp_path}/train-*")
     assert source.files[0].endswith(".tfrecord.gz") and source.num_examples == 6
-    ip.check_shards(source)
+    ss.check_shards(source)
     data = ip.make_dataset(source.files, source.info, 3, False, cache="memory")
     assert [int(y.shape[0]) for _, y in data] == [3, 3]
 
@@ -185,7 +109,7 @@ def test_gzip_shards_and_cache(tmp_path):
 @pytest.mark.parametrize("num_files", [2, 1])
 def test_input_pipelines_split_the_records_without_overlap(tmp_path, num_files):
     write_shards(str(tmp_path), num_examples=8, num_shards=num_files)
-    source = ip.open_source(f"{tmp_path}/train-*")
+    source = ss.open_source(f"{tmp_path}/train-*")
     seen = []
     for pipeline in range(2):
         context = tf.distribute.InputContext(2, pipeline, 1)

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tests.training.shards import NUM_FRAMES, SIZE
-from training import evaluate, input_pipeline, predict, run_folder
+from training import evaluate, input_pipeline, predict, run_folder, shard_source
 from training.model import accept_uint8, build_model, build_model_v1, takes_uint8
 
 
@@ -82,7 +82,7 @@ def test_an_old_run_loads_and_predicts_on_uint8_as_it_did_on_float(old_run, data
     run, old = old_run
     model, labels, info = run_folder.load_run(run)
     assert takes_uint8(model) and labels == ["gloss0", "gloss1", "gloss2"]
-    source = input_pipeline.open_source(f"{data_dir}/val-*")
+    source = shard_source.open_source(f"{data_dir}/val-*")
     frames, _ = next(iter(input_pipeline.make_dataset(source.files, info, 4, training=False)))
     assert frames.dtype == tf.uint8  # one path: the pipeline's uint8 batches go to any model
     expected = old(float_path(frames), training=False).numpy()
@@ -94,7 +94,7 @@ def test_an_old_run_loads_and_predicts_on_uint8_as_it_did_on_float(old_run, data
 def test_an_old_run_evaluates_as_it_did_on_float(old_run, data_dir):
     run, old = old_run
     metrics = evaluate.evaluate(run, f"{data_dir}/val-*", batch_size=4)
-    source = input_pipeline.open_source(f"{data_dir}/val-*")
+    source = shard_source.open_source(f"{data_dir}/val-*")
     data = input_pipeline.make_dataset(source.files, source.info, 4, training=False)
     losses = [
         keras.losses.sparse_categorical_crossentropy(y, old(float_path(x), training=False))

@@ -40,12 +40,12 @@ def main(argv):
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
 
-    from training import input_pipeline
+    from training import input_pipeline, shard_source
     from training.model import build_model, compile_model
     from training.strategy import make_strategy
 
     mirrored = make_strategy("mirrored")
-    source = input_pipeline.open_source(FLAGS.glob)
+    source = shard_source.open_source(FLAGS.glob)
     info = source.info
     batch = next(iter(input_pipeline.make_dataset(source.files, info, 4, training=False)))
     keras.utils.set_random_seed(0)
