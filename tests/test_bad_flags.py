@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from preprocess import cli
+from preprocess import flags as preprocess_flags
 from tests.training.conftest import subprocess_env
 from training import config as config_lib
 from training.config import TrainConfig
@@ -18,8 +19,8 @@ BASE = ["--manifest=m.csv", "--output_dir=out"]
 
 
 def preprocess_config(*args):
-    parsed, _ = cli.make_parser().parse_known_args([*BASE, *args])
-    return cli.config_from_args(parsed)
+    parsed, _ = preprocess_flags.make_parser().parse_known_args([*BASE, *args])
+    return preprocess_flags.config_from_args(parsed)
 
 
 @pytest.mark.parametrize(
@@ -45,7 +46,8 @@ def test_preprocess_flags_out_of_range(arg, message, capsys):
 
 
 def test_preprocess_decoder_that_cannot_be_imported_is_a_usage_error(tmp_path):
-    with pytest.raises(cli.UsageError, match="--decoder: decoder 'no_such.module:decode'"):
+    message = "--decoder: decoder 'no_such.module:decode'"
+    with pytest.raises(preprocess_flags.UsageError, match=message):
         cli.run([f"--manifest={tmp_path}", f"--output_dir={tmp_path / 'out'}",
                  "--decoder=no_such.module:decode"])  # fmt: skip
 
@@ -62,12 +64,12 @@ def test_any_preprocess_flag_value_is_taken_or_refused_by_name(name, value):
     except SystemExit as e:
         assert e.code == 2
         return
-    except cli.UsageError as e:
+    except preprocess_flags.UsageError as e:
         assert f"--{name}" in str(e)
         return
     # Taken: the value is in range where it ends up.
-    assert 1 <= config.schema.num_frames <= cli.MAX_NUM_FRAMES
-    assert 1 <= config.schema.size <= cli.MAX_SIZE
+    assert 1 <= config.schema.num_frames <= preprocess_flags.MAX_NUM_FRAMES
+    assert 1 <= config.schema.size <= preprocess_flags.MAX_SIZE
     assert 1 <= config.schema.jpeg_quality <= 100
     assert config.target_shard_bytes > 0 and config.num_shards >= 0
     assert config.limits.timeout_s >= 0 and math.isfinite(config.limits.timeout_s)

@@ -4,15 +4,16 @@ import os
 import re
 
 import pytest
+from apache_beam.options.pipeline_options import DirectOptions
 
-from preprocess import cli
+from preprocess import flags, runner
 from schemas import console
 
 BASE = ["--manifest=m.csv", "--output_dir=out"]
 
 
 def _beam_args(*args):
-    _, beam_args = cli.make_parser().parse_known_args([*BASE, *args])
+    _, beam_args = flags.make_parser().parse_known_args([*BASE, *args])
     return beam_args
 
 
@@ -27,8 +28,8 @@ def _beam_args(*args):
     ],
 )
 def test_misspelt_flag_is_refused_naming_the_closest_real_one(arg, closest):
-    with pytest.raises(cli.UsageError) as e:
-        cli.check_beam_args(_beam_args(arg), cli.make_parser())
+    with pytest.raises(flags.UsageError) as e:
+        flags.check_beam_args(_beam_args(arg), flags.make_parser())
     message = str(e.value)
     assert f"unknown flag {arg} (did you mean {closest}?)" in message
     assert "Apache Beam pipeline option" in message
@@ -40,20 +41,20 @@ def test_beam_options_and_their_values_pass():
         "--experiments=use_runner_v2", "--num_workers=3", "--direct_num_workers=2",
         "--job_endpoint=embed", "--environment_type=LOOPBACK", "--save_main_session",
     )  # fmt: skip
-    cli.check_beam_args(args, cli.make_parser())  # no error
+    flags.check_beam_args(args, flags.make_parser())  # no error
 
 
 def test_a_stray_word_is_refused():
-    with pytest.raises(cli.UsageError, match="unknown flag stray"):
-        cli.check_beam_args(_beam_args("stray"), cli.make_parser())
+    with pytest.raises(flags.UsageError, match="unknown flag stray"):
+        flags.check_beam_args(_beam_args("stray"), flags.make_parser())
 
 
 def test_help_gives_every_flag_a_meaning_and_its_default():
-    text = cli.make_parser().format_help()
+    text = flags.make_parser().format_help()
     body = text.split("\noptions:\n", 1)[1].split("\n\nAny other", 1)[0]
-    flags = sorted(set(re.findall(r"^  (--\w+)", body, re.M)))
-    assert "--top_k_glosses" in flags and "--verbosity" in flags and len(flags) >= 18
-    for flag in flags:
+    names = sorted(set(re.findall(r"^  (--\w+)", body, re.M)))
+    assert "--top_k_glosses" in names and "--verbosity" in names and len(names) >= 18
+    for flag in names:
         entry = body.split(f"  {flag}", 1)[1].split("\n  --", 1)[0]
         assert len(entry.split()) >= 3, f"{flag} has no description"
         assert "default" in entry or "required" in entry, f"{flag} does not say its default"
@@ -65,16 +66,16 @@ def test_a_local_run_is_one_beam_worker_decoding_a_video_per_core():
     """Beam's threaded mode loses elements under load (docs/design.md, "Local runs"): the default
     is in_memory, one Beam worker, with the cores going to videos decoded at once."""
     cores = len(os.sched_getaffinity(0))  # the cores it may use (test_pipeline pins it to one)
-    options = cli.beam_options([])
-    direct = options.view_as(cli.DirectOptions)
+    options = runner.beam_options([])
+    direct = options.view_as(DirectOptions)
     assert direct.direct_running_mode == "in_memory"
-    assert cli.decode_parallelism(options) == cores
-    assert cli.beam_workers(options).view_as(cli.DirectOptions).direct_num_workers == 1
-    given = cli.beam_options(["--direct_running_mode=multi_processing"])
-    assert given.view_as(cli.DirectOptions).direct_running_mode == "multi_processing"
-    assert cli.decode_parallelism(given) == 1  # a worker process per core already
-    assert given.view_as(cli.DirectOptions).direct_num_workers == cores
-    assert cli.decode_parallelism(cli.beam_options(["--direct_num_workers=3"])) == 3
+    assert runner.decode_parallelism(options) == cores
+    assert runner.beam_workers(options).view_as(DirectOptions).direct_num_workers == 1
+    given = runner.beam_options(["--direct_running_mode=multi_processing"])
+    assert given.view_as(DirectOptions).direct_running_mode == "multi_processing"
+    assert runner.decode_parallelism(given) == 1  # a worker process per core already
+    assert given.view_as(DirectOptions).direct_num_workers == cores
+    assert runner.decode_parallelism(runner.beam_options(["--direct_num_workers=3"])) == 3
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from preprocess import cli, manifests, pipeline
+from preprocess import cli, flags, job, manifests, pipeline, runner
 from preprocess.synthetic import SyntheticConfig, make_dataset
 from schemas import dataset_info, features
 from schemas.features import ClipSchema
@@ -172,10 +172,10 @@ def test_refuses_to_mix_with_an_earlier_run(dataset, tmp_path):
     manifest, video_dir = dataset
     out = tmp_path / "out"
     _run(manifest, video_dir, out, "--splits=val")
-    with pytest.raises(cli.UsageError, match="holds a finished run.*--overwrite"):
+    with pytest.raises(flags.UsageError, match="holds a finished run.*--overwrite"):
         _run(manifest, video_dir, out, "--splits=val")
     (out / "dataset.json").unlink()
-    with pytest.raises(cli.UsageError, match=r"holds an unfinished run \(no dataset.json\)"):
+    with pytest.raises(flags.UsageError, match=r"holds an unfinished run \(no dataset.json\)"):
         _run(manifest, video_dir, out, "--splits=val", "--num_shards=1")  # another command
     info = _run(manifest, video_dir, out, "--splits=test", "--overwrite")
     assert set(info["splits"]) == {"test"}
@@ -204,7 +204,7 @@ def test_bad_manifest_fails_before_any_output(tmp_path):
 )
 def test_bad_flags_are_named(dataset, tmp_path, flag, message):
     manifest, video_dir = dataset
-    with pytest.raises(cli.UsageError, match=message):
+    with pytest.raises(flags.UsageError, match=message):
         _run(manifest, video_dir, tmp_path / "out", flag)
 
 
@@ -282,14 +282,14 @@ def test_default_local_run_decodes_videos_at_once_and_writes_the_one_at_a_time_b
     manifest, video_dir = dataset
     out, reference = tmp_path / "pooled", tmp_path / "ref"
     argv = [f"--manifest={manifest}", f"--video_dir={video_dir}", f"--output_dir={out}", *SMALL]
-    options = cli.beam_options(["--direct_num_workers=2"])
-    assert cli.decode_parallelism(options) == 2
-    lines = cli._describe(manifest, manifests.read_manifest(manifest, video_dir), options, out)
+    options = runner.beam_options(["--direct_num_workers=2"])
+    assert runner.decode_parallelism(options) == 2
+    lines = job.describe(manifest, manifests.read_manifest(manifest, video_dir), options, out)
     assert lines[1] == (
         f"writing {out}, running locally in this process, 2 videos decoded at once "
         "(--direct_running_mode=in_memory)"
     )
-    assert cli.beam_workers(options).view_as(DirectOptions).direct_num_workers == 1
+    assert runner.beam_workers(options).view_as(DirectOptions).direct_num_workers == 1
     cli.run([*argv, "--num_shards=2", "--direct_num_workers=2"])
     _run(manifest, video_dir, reference, "--num_shards=2")
     assert _digest(out) == _digest(reference)
@@ -383,18 +383,18 @@ def test_local_runs_never_try_to_download_prism(dataset, tmp_path, caplog):
     with caplog.at_level(logging.INFO):
         _run(manifest, video_dir, tmp_path / "out", "--splits=val")
     assert not [r for r in caplog.records if "prism" in r.getMessage().lower()]
-    options = cli.beam_options([])
-    assert type(cli.local_runner(options)).__name__ == "FnApiRunner"
-    assert cli.local_runner(cli.beam_options(["--runner=DataflowRunner"])) is None
+    options = runner.beam_options([])
+    assert type(runner.local_runner(options)).__name__ == "FnApiRunner"
+    assert runner.local_runner(runner.beam_options(["--runner=DataflowRunner"])) is None
 
 
 def test_decoder_threads_split_the_cores_between_local_workers():
     cores = len(os.sched_getaffinity(0))
-    one = cli.beam_options(["--direct_num_workers=1"])
-    assert cli.decoder_threads(one) == cores
-    many = cli.beam_options([f"--direct_num_workers={cores}"])
-    assert cli.decoder_threads(many) == 1
-    assert cli.decoder_threads(cli.beam_options(["--runner=DataflowRunner"])) == 1
+    one = runner.beam_options(["--direct_num_workers=1"])
+    assert runner.decoder_threads(one) == cores
+    many = runner.beam_options([f"--direct_num_workers={cores}"])
+    assert runner.decoder_threads(many) == 1
+    assert runner.decoder_threads(runner.beam_options(["--runner=DataflowRunner"])) == 1
 
 
 def test_a_job_pinned_to_one_core_sizes_itself_for_one_core():
@@ -403,10 +403,10 @@ def test_a_job_pinned_to_one_core_sizes_itself_for_one_core():
     allowed = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(allowed)})
     try:
-        options = cli.beam_options([])
+        options = runner.beam_options([])
         assert options.view_as(DirectOptions).direct_num_workers == 1
-        assert cli.decoder_threads(options) == 1
-        assert cli.decoder_threads(cli.beam_options(["--direct_num_workers=1"])) == 1
+        assert runner.decoder_threads(options) == 1
+        assert runner.decoder_threads(runner.beam_options(["--direct_num_workers=1"])) == 1
     finally:
         os.sched_setaffinity(0, allowed)
 

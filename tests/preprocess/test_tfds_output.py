@@ -9,6 +9,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from preprocess import cli
+from preprocess.summary import summarize
 from preprocess.synthetic import SyntheticConfig, make_dataset
 from schemas import dataset_info, features
 
@@ -65,7 +66,7 @@ def test_builder_from_directory_reads_our_shards(jpeg_out):
     first = list(tfds.as_numpy(builder.as_dataset(split="train[:10%]")))
     assert len(first) == round(info.splits["train"]["examples"] / 10) >= 1
     _same(first, _ours(jpeg_out, "train")[: len(first)])
-    summary = cli.summarize(str(jpeg_out), info.to_json())
+    summary = summarize(str(jpeg_out), info.to_json())
     assert f"TFDS: tfds.builder_from_directory('{jpeg_out}')" in summary
     hidden = sorted(n for n in os.listdir(jpeg_out) if n.startswith("."))
     # The lock file stays (preprocess/output_lock.py); staged and temporary files are gone.
@@ -92,5 +93,5 @@ def test_raw_frames_read_the_same_and_gzip_gets_no_tfds_metadata(data, tmp_path)
     info = _run(data, out, "--compression=gzip", "--overwrite", *small)
     for name in ("features.json", "dataset_info.json", "label.labels.txt"):
         assert not (out / name).exists(), name
-    summary = cli.summarize(str(out), info)
+    summary = summarize(str(out), info)
     assert "TFDS: no metadata written: TFDS cannot read GZIP TFRecord shards" in summary
