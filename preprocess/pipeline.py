@@ -33,7 +33,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from preprocess import manifests
 from preprocess.video.limits import ClipLimits
 from schemas import dataset_info as info_files
-from schemas import features, fileio, layout
+from schemas import features, fileio, layout, reasons
 from schemas.features import ClipMeta, ClipSchema
 from schemas.layout import RECORDS_DIR, RUN_STATS_JSON
 from schemas.tfrecord_writer import TFRecordWriter
@@ -285,7 +285,7 @@ class DecodeClipFn(beam.DoFn):
         for index, clip in items:
             if clip.tried:  # the manifest reader looked for the video and found no file
                 detail = "no such file; looked for " + ", ".join(clip.tried)
-                yield self._fail(index, clip, "missing_file", detail)
+                yield self._fail(index, clip, reasons.MISSING_FILE, detail)
             else:
                 wanted.append((index, clip))
         if not wanted:
@@ -313,7 +313,9 @@ class DecodeClipFn(beam.DoFn):
             if isinstance(result, self._decode_error):
                 yield self._fail(index, clip, result.reason, result.detail, result.info)
             elif isinstance(result, Exception):
-                yield self._fail(index, clip, "decode_failed", f"{type(result).__name__}: {result}")
+                yield self._fail(
+                    index, clip, reasons.DECODE_FAILED, f"{type(result).__name__}: {result}"
+                )
             else:
                 yield self._write(index, clip, result)
 

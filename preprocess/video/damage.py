@@ -14,6 +14,8 @@ import threading
 import av
 import av.logging
 
+from schemas import reasons
+
 
 class Redo(Exception):
     """FFmpeg reported damage while a pass decoded on several threads (see _decode_pass)."""
@@ -148,7 +150,7 @@ class Damage:
             return None
         if number in self.why:
             return (
-                "corrupt_frame",
+                reasons.CORRUPT_FRAME,
                 f"frame {index} is damaged ({self.why[number]})",
                 {"damaged_frame": index},
             )
@@ -161,7 +163,7 @@ class Damage:
             f"({self.why[bad]}), with no clean key frame between them"
         )
         return (
-            "damaged_reference",
+            reasons.DAMAGED_REFERENCE,
             detail,
             {
                 "damaged_frame": -1 if shown is None else shown,

@@ -4,32 +4,8 @@ Frames are decoded sequentially in display order (the order the decoder outputs 
 the decoder yields counts, none is duplicated or dropped: the sequence ffmpeg's CLI writes with
 `-fps_mode passthrough`. No seeking: seeking is where frame-accurate readers go wrong.
 
-DecodeError.reason is a short stable code (it is written to errors.jsonl):
-  missing_file         the path does not exist, or is a dangling symlink (the detail names its
-                       target)
-  empty_file           the file has 0 bytes
-  unreadable_file      the file exists but cannot be read (permissions, a folder, a symlink loop,
-                       an I/O error)
-  not_a_regular_file   a FIFO, a device, a socket, or a /proc-like file that says it has 0 bytes
-                       (looked at with stat(), never opened: a FIFO would block)
-  not_a_video          FFmpeg recognises no container format in it (text, HTML, random bytes)
-  truncated            the file ends before its own data does: an MP4/MOV box or sample index
-                       reaching past the end of the file, or an MP4/MOV without its moov index
-  no_video_stream      a container with no video stream (e.g. audio only)
-  unsupported_codec    no decoder for the video stream's codec
-  decode_failed        the demuxer or decoder reported an error while reading the frames
-  corrupt_frame        a sampled frame is itself damaged: flagged corrupt by the decoder, or FFmpeg
-                       logged an error or concealment decoding it
-  damaged_reference    a sampled frame is predicted from a frame FFmpeg reported damaged, with no
-                       clean key frame between them: the damage spreads through prediction
-                       (DecodeError.info: damaged_frame, its display index, -1 if it is shown
-                       later; damaged_packet, its packet in decode order)
-  no_frames            the video stream decodes to zero frames
-  no_timestamps        the stated-rate rule needs frame times and the file has none
-  unsupported_rotation display metadata other than a multiple of 90 degrees (with optional flip)
-  crop_outside_frame   the crop box does not overlap the displayed frame
-  range_past_end       the clip's window starts after the video's last frame (DecodeError.info
-                       holds the window, the decoded frame count and the duration)
+DecodeError.reason is one of schemas.reasons (it is written to errors.jsonl; the table of what
+each means is there, with the record contract).
 
 Truncated files are never a record, even when the frames a clip needs could be decoded: a file cut
 short is a failed download, and a record from it would hide that. Container indexes make this
@@ -71,6 +47,7 @@ from preprocess.video.demux import (
 from preprocess.video.files import check_file, open_binary
 from preprocess.video.frames import convert
 from preprocess.video.messages import ClipRequest, DecodedClip, DecodeError, check_args
+from schemas import reasons
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +130,7 @@ def _serve_jobs(source: Source, container, stream, jobs: list[_Job], damage: Dam
         for packet in container.demux(stream):
             number = damage.next_packet(packet)  # the demuxer's reports on reading it count
             if packet.is_corrupt:
-                _fail(active, DecodeError(source.path, "decode_failed",
+                _fail(active, DecodeError(source.path, reasons.DECODE_FAILED,
                                           f"corrupt packet after frame {index}"))  # fmt: skip
                 return
             frames = stream.decode(packet)
@@ -169,7 +146,7 @@ def _serve_jobs(source: Source, container, stream, jobs: list[_Job], damage: Dam
                 if not active:
                     return
     except av.error.FFmpegError as e:
-        _fail(active, DecodeError(source.path, "decode_failed", f"after {index} frames: {e}"))
+        _fail(active, DecodeError(source.path, reasons.DECODE_FAILED, f"after {index} frames: {e}"))
         return
     if time is not None:
         for job in active:
@@ -189,7 +166,9 @@ def _take(
     """
     if job.tracker is not None:
         if job.tracker.window.timed and time is None:
-            job.error = DecodeError(source.path, "no_timestamps", f"frame {index} has no time")
+            job.error = DecodeError(
+                source.path, reasons.NO_TIMESTAMPS, f"frame {index} has no time"
+            )
             return
         job.tracker.add(time)
     if index in job.wanted:
@@ -261,7 +240,7 @@ def decode_clips(
     except DecodeError as e:  # the whole file: every clip's error
         return [e] * len(requests)
     except OSError as e:  # check_file passed, and then reading it failed (I/O error, a race)
-        error = DecodeError(path, "unreadable_file", f"cannot read it: {e.strerror or e}")
+        error = DecodeError(path, reasons.UNREADABLE_FILE, f"cannot read it: {e.strerror or e}")
         return [error] * len(requests)
 
 
@@ -270,7 +249,7 @@ def _result(path: str, job: _Job):
     if job.error is not None:
         return job.error
     if job.tracker.count == 0:
-        return DecodeError(path, "no_frames", "the video stream decodes to no frames")
+        return DecodeError(path, reasons.NO_FRAMES, "the video stream decodes to no frames")
     try:
         clip_range_ = clip_range(job.tracker, path)
     except DecodeError as e:
@@ -287,7 +266,7 @@ def _second_result(path: str, job: _Job, indices, found):
     if job.error is not None:
         return job.error
     if set(indices) - job.kept.keys():
-        return DecodeError(path, "decode_failed", "a second decode yielded fewer frames")
+        return DecodeError(path, reasons.DECODE_FAILED, "a second decode yielded fewer frames")
     return _clip(job.kept, indices, clip_range_, count)
 
 
@@ -335,7 +314,7 @@ def clip_range(tracker: sampling.RangeTracker, path: str) -> sampling.Range:
     try:
         return tracker.result()
     except sampling.RangePastEnd as e:
-        raise DecodeError(path, "range_past_end", str(e), e.info) from None
+        raise DecodeError(path, reasons.RANGE_PAST_END, str(e), e.info) from None
 
 
 def decode_clip(

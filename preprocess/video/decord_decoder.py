@@ -25,7 +25,7 @@ from preprocess.video.containers import declared_past_end
 from preprocess.video.files import check_file, open_binary
 from preprocess.video.frames import crop_resize
 from preprocess.video.messages import DecodedClip, DecodeError, check_args
-from schemas import fileio
+from schemas import fileio, reasons
 
 
 def _times(path: str, reader, total: int) -> list[Fraction]:
@@ -34,7 +34,7 @@ def _times(path: str, reader, total: int) -> list[Fraction]:
     starts = reader.get_frame_timestamp(np.arange(total))[:, 0]
     # Frames without pts (e.g. H.264 in AVI) come back as a huge negative number for each frame.
     if total and (starts[0] < 0 or np.any(np.diff(starts) < 0)):
-        raise DecodeError(path, "no_timestamps", "decord reports no usable frame times")
+        raise DecodeError(path, reasons.NO_TIMESTAMPS, "decord reports no usable frame times")
     micros = [round(float(t) * 1_000_000) for t in starts]
     return [Fraction(m - micros[0], 1_000_000) for m in micros]
 
@@ -63,18 +63,20 @@ def decode_clip(
         with open_binary(path) as f:
             past_end = declared_past_end(f, file_size)
             if past_end:
-                raise DecodeError(path, "truncated", past_end)
+                raise DecodeError(path, reasons.TRUNCATED, past_end)
             # decord reads local paths itself; anything else it gets as bytes in memory.
             source = path if not fileio.is_remote(path) else io.BytesIO((f.seek(0), f.read())[1])
     except OSError as e:  # check_file passed, and then reading it failed (I/O error, a race)
-        raise DecodeError(path, "unreadable_file", f"cannot read it: {e.strerror or e}") from e
+        raise DecodeError(
+            path, reasons.UNREADABLE_FILE, f"cannot read it: {e.strerror or e}"
+        ) from e
     try:
         reader = decord.VideoReader(source, ctx=decord.cpu(0), num_threads=threads)
     except (decord.DECORDError, RuntimeError) as e:  # RuntimeError: "Error reading <path>..."
-        raise DecodeError(path, "not_a_video", f"decord cannot open it ({e})") from e
+        raise DecodeError(path, reasons.NOT_A_VIDEO, f"decord cannot open it ({e})") from e
     total = len(reader)
     if total == 0:
-        raise DecodeError(path, "no_frames", "decord finds no frames")
+        raise DecodeError(path, reasons.NO_FRAMES, "decord finds no frames")
     try:
         if window.timed:
             clip_range = sampling.range_by_time(window, _times(path, reader, total))
@@ -84,9 +86,9 @@ def decode_clip(
         unique = sorted(set(indices))
         batch = reader.get_batch(unique).asnumpy()
     except sampling.RangePastEnd as e:
-        raise DecodeError(path, "range_past_end", str(e), e.info) from None
+        raise DecodeError(path, reasons.RANGE_PAST_END, str(e), e.info) from None
     except decord.DECORDError as e:
-        raise DecodeError(path, "decode_failed", str(e)) from e
+        raise DecodeError(path, reasons.DECODE_FAILED, str(e)) from e
     by_index = {i: crop_resize(frame, size, crop, path) for i, frame in zip(unique, batch)}
     frames = np.stack([by_index[i] for i in indices])
     return DecodedClip(

@@ -21,6 +21,7 @@ from preprocess.video.containers import (
     mp4_layout,
 )
 from preprocess.video.messages import DecodeError
+from schemas import reasons
 
 
 class _PtsCorrector:
@@ -91,7 +92,7 @@ def open_container(source: Source, f) -> av.container.InputContainer:
     past_end = declared_past_end(f, source.file_size)
     f.seek(0)
     if past_end:
-        raise DecodeError(source.path, "truncated", past_end)
+        raise DecodeError(source.path, reasons.TRUNCATED, past_end)
     try:
         container = av.open(f, mode="r")
     except av.error.FFmpegError as e:
@@ -101,16 +102,20 @@ def open_container(source: Source, f) -> av.container.InputContainer:
             # aslpro's signs mostly do); a vector animation holds shapes, no video at all.
             raise DecodeError(
                 source.path,
-                "no_video_stream",
+                reasons.NO_VIDEO_STREAM,
                 "an SWF without embedded video (a vector animation): only SWFs holding FLV1/VP6 "
                 f"video decode ({e})",
             ) from e
         f.seek(0)
         if isinstance(e, av.error.InvalidDataError):
             if mp4_layout(f, source.file_size) == "no_moov":
-                raise DecodeError(source.path, "truncated", "MP4/MOV without its moov index") from e
-            raise DecodeError(source.path, "not_a_video", f"no known container format ({e})") from e
-        raise DecodeError(source.path, "not_a_video", f"FFmpeg cannot open it ({e})") from e
+                raise DecodeError(
+                    source.path, reasons.TRUNCATED, "MP4/MOV without its moov index"
+                ) from e
+            raise DecodeError(
+                source.path, reasons.NOT_A_VIDEO, f"no known container format ({e})"
+            ) from e
+        raise DecodeError(source.path, reasons.NOT_A_VIDEO, f"FFmpeg cannot open it ({e})") from e
     # PyAV turns on genpts, which invents packet pts (e.g. pts = dts + 1 in AVI) that ffmpeg's CLI
     # never sees; frame times would then differ from ffmpeg's. It only affects timestamps.
     container.flags = container.flags & ~av.container.Flags.gen_pts.value
@@ -128,10 +133,10 @@ def video_stream(source: Source, container) -> av.video.stream.VideoStream:
     ]
     if not streams:
         kinds = ", ".join(sorted({s.type for s in container.streams})) or "none"
-        raise DecodeError(source.path, "no_video_stream", f"streams: {kinds}")
+        raise DecodeError(source.path, reasons.NO_VIDEO_STREAM, f"streams: {kinds}")
     stream = streams[0]
     if stream.codec_context is None:
-        raise DecodeError(source.path, "unsupported_codec", "no decoder for the video stream")
+        raise DecodeError(source.path, reasons.UNSUPPORTED_CODEC, "no decoder for the video stream")
     return stream
 
 
@@ -144,7 +149,7 @@ def check_index(source: Source, stream) -> None:
     if end > source.file_size:
         raise DecodeError(
             source.path,
-            "truncated",
+            reasons.TRUNCATED,
             f"the container's index reaches byte {end}, the file has {source.file_size}",
         )
 
@@ -165,7 +170,7 @@ def check_duration(source: Source, container, stream, last_time: Fraction) -> No
     if last_time + _DURATION_SLACK < declared:
         raise DecodeError(
             source.path,
-            "truncated",
+            reasons.TRUNCATED,
             f"the video ends at {float(last_time):.3f} s, "
             f"its header declares {float(declared):.3f} s",
         )
@@ -185,7 +190,7 @@ def read_header(source: Source, container, stream, f, window: sampling.Window):
         try:
             source.transform = display_transform(matrix)
         except ValueError as e:
-            raise DecodeError(source.path, "unsupported_rotation", str(e)) from e
+            raise DecodeError(source.path, reasons.UNSUPPORTED_ROTATION, str(e)) from e
     total, rate = declared_frames(container, stream)
     return sampling.guess_range(window, total, rate)
 

@@ -9,7 +9,7 @@ import os
 import stat
 
 from preprocess.video.messages import DecodeError
-from schemas import fileio
+from schemas import fileio, reasons
 
 
 def open_binary(path: str) -> io.RawIOBase:
@@ -28,23 +28,23 @@ def check_file(path: str) -> int:
     if fileio.is_remote(path):
         try:
             if not fileio.exists(path):
-                raise DecodeError(path, "missing_file", "no such file")
+                raise DecodeError(path, reasons.MISSING_FILE, "no such file")
             if fileio.isdir(path):
-                raise DecodeError(path, "unreadable_file", "is a folder")
+                raise DecodeError(path, reasons.UNREADABLE_FILE, "is a folder")
             size = fileio.size(path)
         except fileio.error_types() as e:
-            raise DecodeError(path, "unreadable_file", str(e)) from e
+            raise DecodeError(path, reasons.UNREADABLE_FILE, str(e)) from e
         if size == 0:
-            raise DecodeError(path, "empty_file", "0 bytes")
+            raise DecodeError(path, reasons.EMPTY_FILE, "0 bytes")
         return size
     try:
         info = os.stat(path)
     except OSError as e:
         raise _stat_error(path, e) from e
     if stat.S_ISDIR(info.st_mode):
-        raise DecodeError(path, "unreadable_file", "is a folder")
+        raise DecodeError(path, reasons.UNREADABLE_FILE, "is a folder")
     if not stat.S_ISREG(info.st_mode):
-        raise DecodeError(path, "not_a_regular_file", f"is {_file_kind(info.st_mode)}")
+        raise DecodeError(path, reasons.NOT_A_REGULAR_FILE, f"is {_file_kind(info.st_mode)}")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as e:
@@ -52,16 +52,20 @@ def check_file(path: str) -> int:
     try:
         info = os.fstat(fd)  # what was opened, should the path have changed since the stat
         if not stat.S_ISREG(info.st_mode):
-            raise DecodeError(path, "not_a_regular_file", f"is {_file_kind(info.st_mode)}")
+            raise DecodeError(path, reasons.NOT_A_REGULAR_FILE, f"is {_file_kind(info.st_mode)}")
         if info.st_size == 0:
             # /proc and /sys files say 0 bytes and yet hold some: no video, and no size to trust.
             if os.read(fd, 1):
                 raise DecodeError(
-                    path, "not_a_regular_file", "says it has 0 bytes but has some (/proc or /sys?)"
+                    path,
+                    reasons.NOT_A_REGULAR_FILE,
+                    "says it has 0 bytes but has some (/proc or /sys?)",
                 )
-            raise DecodeError(path, "empty_file", "0 bytes")
+            raise DecodeError(path, reasons.EMPTY_FILE, "0 bytes")
     except OSError as e:
-        raise DecodeError(path, "unreadable_file", f"cannot read it: {e.strerror or e}") from e
+        raise DecodeError(
+            path, reasons.UNREADABLE_FILE, f"cannot read it: {e.strerror or e}"
+        ) from e
     finally:
         os.close(fd)
     return info.st_size
@@ -69,14 +73,16 @@ def check_file(path: str) -> int:
 
 def _stat_error(path: str, error: OSError) -> DecodeError:
     if error.errno == errno.ELOOP:
-        return DecodeError(path, "unreadable_file", "symlink loop")
+        return DecodeError(path, reasons.UNREADABLE_FILE, "symlink loop")
     if error.errno in (errno.ENOENT, errno.ENOTDIR):
         if os.path.islink(path):
-            return DecodeError(path, "missing_file", f"dangling symlink to {os.readlink(path)}")
-        return DecodeError(path, "missing_file", "no such file")
+            return DecodeError(
+                path, reasons.MISSING_FILE, f"dangling symlink to {os.readlink(path)}"
+            )
+        return DecodeError(path, reasons.MISSING_FILE, "no such file")
     if error.errno in (errno.EACCES, errno.EPERM):
-        return DecodeError(path, "unreadable_file", "permission denied")
-    return DecodeError(path, "unreadable_file", error.strerror or str(error))
+        return DecodeError(path, reasons.UNREADABLE_FILE, "permission denied")
+    return DecodeError(path, reasons.UNREADABLE_FILE, error.strerror or str(error))
 
 
 def _file_kind(mode: int) -> str:

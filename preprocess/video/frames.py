@@ -9,6 +9,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from preprocess.video.messages import DecodeError
+from schemas import reasons
 
 # swscale's area averaging: clean downscaling (the usual case: 240p..1080p to 150x150).
 _INTERPOLATION = "AREA"
@@ -47,6 +48,6 @@ def crop_resize(
     x0, y0 = max(0, math.floor(crop[0])), max(0, math.floor(crop[1]))
     x1, y1 = min(w, math.ceil(crop[2])), min(h, math.ceil(crop[3]))
     if x1 <= x0 or y1 <= y0:
-        raise DecodeError(path, "crop_outside_frame", f"crop {list(crop)} on a {w}x{h} frame")
+        raise DecodeError(path, reasons.CROP_OUTSIDE_FRAME, f"crop {list(crop)} on a {w}x{h} frame")
     box = av.VideoFrame.from_ndarray(np.ascontiguousarray(shown[y0:y1, x0:x1]), format="rgb24")
     return box.reformat(width=size, height=size, interpolation=_INTERPOLATION).to_ndarray()

@@ -3,13 +3,11 @@
 A scraped dataset holds files that make FFmpeg crash the process (a native segfault), loop
 forever, or decode frames far larger than any sign video. Decoding them in the Beam worker
 itself would kill or stall the whole job; here each DoFn instance sends its clips to one child
-process (`python -m preprocess.video.isolation`), so such a file costs one clip:
-
-  decoder_crashed  the child died while decoding (a signal such as SIGSEGV, or the kernel's OOM
-                   killer); it is started again for the next clip
-  timeout          no result within `timeout_s`; the child is killed and started again
-  too_large        the container declares frames or a length over the limits (checked before
-                   decoding), or decoding ran out of the child's address space (RLIMIT_AS)
+process (`python -m preprocess.video.isolation`), so such a file costs one clip, with the reason
+decoder_crashed (the child died: a signal such as SIGSEGV, or the kernel's OOM killer), timeout
+(no result within `timeout_s`) or too_large (the header declares more than the limits allow, or
+decoding ran out of the child's address space): schemas.reasons. A child that crashed, timed
+out or ran out of memory is replaced before the next clip.
 
 The child is reused from clip to clip (a process per clip would pay Python's and FFmpeg's start
 for every video); it exits when its parent goes away, even when the parent is SIGKILLed.
@@ -31,7 +29,7 @@ import time
 
 from preprocess.video import registry
 from preprocess.video.limits import ClipLimits, check_declared_size
-from schemas import fileio
+from schemas import fileio, reasons
 
 log = logging.getLogger(__name__)
 
@@ -84,18 +82,18 @@ class IsolatedDecoder:
         except TimeoutError:
             self._kill()
             error = DecodeError(
-                path, "timeout", f"no result after {timeout:g} s (--clip_timeout_s per clip)"
+                path, reasons.TIMEOUT, f"no result after {timeout:g} s (--clip_timeout_s per clip)"
             )
             return [error] * len(batch)
         except EOFError:
-            return [DecodeError(path, "decoder_crashed", self._death())] * len(batch)
+            return [DecodeError(path, reasons.DECODER_CRASHED, self._death())] * len(batch)
         results = []
         for kind, *values in reply:
             if kind == "ok":
                 results.append(values[0])
                 continue
             reason, detail, info = values
-            if reason == "too_large":
+            if reason == reasons.TOO_LARGE:
                 self._kill()  # a process that ran out of memory is not trusted with the next one
             results.append(DecodeError(path, reason, detail, info))
         return results
@@ -266,8 +264,9 @@ def _serve(parent: int) -> None:
         try:
             answers = _decode_batch(decode, path, batch, limits)
         except MemoryError as e:
-            answers = [("error", "too_large", f"out of memory decoding it ({e or 'MemoryError'}), "
-                        f"over --clip_memory_mb={limits.memory_mb}", {})] * len(batch)  # fmt: skip
+            detail = (f"out of memory decoding it ({e or 'MemoryError'}), "
+                      f"over --clip_memory_mb={limits.memory_mb}")  # fmt: skip
+            answers = [("error", reasons.TOO_LARGE, detail, {})] * len(batch)
         _limit_address_space(0)  # encoding is not the video's
         if schema is not None:
             answers = [_encoded(path, answer, schema) for answer in answers]
@@ -282,7 +281,12 @@ def _encoded(path: str, answer: tuple, schema) -> tuple:
     try:
         encoded = tuple(schema.encode_frames(clip.frames))
     except Exception as e:  # noqa: BLE001 - frames that break the contract cost their clip
-        return ("error", "decode_failed", f"cannot encode the frames: {type(e).__name__}: {e}", {})
+        return (
+            "error",
+            reasons.DECODE_FAILED,
+            f"cannot encode the frames: {type(e).__name__}: {e}",
+            {},
+        )
     return ("ok", dataclasses.replace(clip, frames=None, encoded=encoded))
 
 
@@ -335,11 +339,16 @@ def _error_reply(path: str, error: Exception, limits: ClipLimits) -> tuple:
 
     if isinstance(error, MemoryError) or isinstance(error.__cause__, MemoryError):
         detail = getattr(error, "detail", None) or f"out of memory decoding it ({error})"
-        return ("error", "too_large", f"{detail}, over --clip_memory_mb={limits.memory_mb}", {})
+        return (
+            "error",
+            reasons.TOO_LARGE,
+            f"{detail}, over --clip_memory_mb={limits.memory_mb}",
+            {},
+        )
     if isinstance(error, decoder.DecodeError):
         return ("error", error.reason, error.detail, error.info)
     log.error("unexpected error decoding %s", path, exc_info=error)
-    return ("error", "decode_failed", f"{type(error).__name__}: {error}", {})
+    return ("error", reasons.DECODE_FAILED, f"{type(error).__name__}: {error}", {})
 
 
 if __name__ == "__main__":

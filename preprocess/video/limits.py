@@ -10,7 +10,7 @@ import dataclasses
 import math
 
 from preprocess.video.cores import usable_cpus
-from schemas import fileio
+from schemas import fileio, reasons
 
 # A decoded picture may use up to 3 bytes a pixel (4:4:4 8-bit, 4:2:0 10-bit); H.264/HEVC keep
 # up to 16 reference pictures, frame threads one picture each, and the conversion one more.
@@ -67,7 +67,7 @@ def check_declared_size(path: str, limits: ClipLimits, window):
             if need > limits.memory_mb * 2**20:
                 raise DecodeError(
                     path,
-                    "too_large",
+                    reasons.TOO_LARGE,
                     f"{width}x{height} frames need about {need // 2**20} MB to decode, over "
                     f"--clip_memory_mb={limits.memory_mb}",
                 )
@@ -85,7 +85,7 @@ def check_declared_size(path: str, limits: ClipLimits, window):
         if limits.max_video_frames and needed > limits.max_video_frames:
             raise DecodeError(
                 path,
-                "too_large",
+                reasons.TOO_LARGE,
                 f"the clip needs {needed} frames decoded ({total} declared), over "
                 f"--max_video_frames={limits.max_video_frames}",
             )

@@ -374,3 +374,21 @@ def test_a_broken_shared_video_fails_each_of_its_clips(video_corpus, tmp_path):
     requests = [decoder.ClipRequest(w, num_frames=4, size=16) for w in SHARED_WINDOWS[:3]]
     results = decoder.decode_clips(str(broken), requests)
     assert [r.reason for r in results] == ["truncated"] * 3
+
+
+def test_failure_reasons_are_plain_strings_of_the_record_contract():
+    """errors.jsonl's reasons: one constant each in schemas/reasons.py, which the decoding
+    process imports, so it imports nothing (no TensorFlow, no numpy)."""
+    import ast
+    import pathlib
+
+    from schemas import reasons
+
+    source = pathlib.Path(reasons.__file__).read_text()
+    nodes = ast.walk(ast.parse(source))
+    imports = [n for n in nodes if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert [getattr(n, "module", None) for n in imports] == ["__future__"]
+    assert len(set(reasons.REASONS)) == len(reasons.REASONS) == 19
+    assert reasons.DECODE_FAILED == "decode_failed" and reasons.TOO_LARGE == "too_large"
+    named = {v for k, v in vars(reasons).items() if k.isupper() and isinstance(v, str)}
+    assert named == set(reasons.REASONS)
