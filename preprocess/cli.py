@@ -61,7 +61,7 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
         top_k_glosses=args.top_k_glosses,
         splits=splits,
     )
-    options = job.pipeline_options(args, beam_args)
+    options = runner.beam_options(beam_args, args.verbosity)
     config = dataclasses.replace(
         config,
         decoder_threads=args.decoder_threads or runner.decoder_threads(options),

@@ -10,56 +10,25 @@ from collections import Counter
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import (
-    DirectOptions,
     PipelineOptions,
     SetupOptions,
-    StandardOptions,
-    WorkerOptions,
 )
 
-from preprocess import outcome, staging
+from preprocess import outcome, runner, staging
 from preprocess.pipeline import build_pipeline
-from preprocess.runner import LOCAL_RUNNERS, beam_options, local_runner, runs_on_this_machine
-from schemas import console, fileio
 from schemas import dataset_info as info_files
+from schemas import fileio
 
 
 def describe(path: str, manifest, options: PipelineOptions, output_dir: str) -> list[str]:
     """The lines that say what the run is about to do."""
     per_split = Counter(clip.split for clip in manifest.clips)
     splits = ", ".join(f"{split} {n}" for split, n in sorted(per_split.items()))
-    lines = [
+    return [
         f"{path}: read as {manifest.format or 'a'} manifest: {len(manifest.clips)} clips of "
-        f"{len(manifest.glosses)} glosses ({splits})"
+        f"{len(manifest.glosses)} glosses ({splits})",
+        f"writing {output_dir}, running {runner.where(options)}",
     ]
-    runner = options.view_as(StandardOptions).runner
-    if runner in LOCAL_RUNNERS:
-        direct = options.view_as(DirectOptions)
-        n = direct.direct_num_workers
-        if direct.direct_running_mode == "in_memory":
-            how = (
-                f"in this process, {n} video{'s' if n != 1 else ''} decoded at once "
-                "(--direct_running_mode=in_memory)"
-            )
-        elif direct.direct_running_mode == "multi_threading":
-            how = (
-                f"in this process, {n} worker thread{'s' if n != 1 else ''} "
-                "(--direct_running_mode=multi_threading)"
-            )
-            logging.warning(
-                "Beam's multi_threading mode loses clips under load (docs/design.md, \"Local "
-                'runs"); a run that loses one fails. The default (in_memory) does not'
-            )
-        else:
-            how = (
-                f"on {n} worker process{'es' if n != 1 else ''} "
-                f"(--direct_running_mode={direct.direct_running_mode})"
-            )
-        lines.append(f"writing {output_dir}, running locally {how}")
-    else:
-        where = "" if runs_on_this_machine(options) else "; progress: the runner's UI (BUILD.md)"
-        lines.append(f"writing {output_dir}, running on {runner}{where}")
-    return lines
 
 
 def write(args, argv, config, manifest, options, console_out, save_main_session) -> dict:
@@ -81,22 +50,11 @@ def write(args, argv, config, manifest, options, console_out, save_main_session)
     return info
 
 
-def pipeline_options(args, beam_args: list[str]) -> PipelineOptions:
-    """Beam's options, with the workers' log level following --verbosity unless Beam's own flag
-    says otherwise."""
-    options = beam_options(beam_args)
-    if args.verbosity != console.DEFAULT_VERBOSITY and "--default_sdk_harness_log_level" not in (
-        " ".join(beam_args)
-    ):
-        options.view_as(WorkerOptions).default_sdk_harness_log_level = args.verbosity.upper()
-    return options
-
-
 def _stage_clips(manifest, output_dir: str, options: PipelineOptions) -> staging.StagedClips:
     """Writes the validated clip list the job reads: into the output folder, or a local
     temporary file when local workers would have to read it from gs://."""
     staged_at = staging.staged_path(output_dir)
-    if runs_on_this_machine(options) and fileio.is_remote(output_dir):
+    if runner.runs_on_this_machine(options) and fileio.is_remote(output_dir):
         # Local workers read a local file: Beam reads gs:// only with apache-beam[gcp] installed.
         fd, staged_at = tempfile.mkstemp(prefix="aslvid2gloss-clips-", suffix=".jsonl")
         os.close(fd)
@@ -106,12 +64,12 @@ def _stage_clips(manifest, output_dir: str, options: PipelineOptions) -> staging
 def _run_job(options, staged, config, num_labels: int, command_line, console_out) -> None:
     """Builds and runs the Beam job, with the live progress line on local runs."""
     progress_path = None
-    if runs_on_this_machine(options):
+    if runner.runs_on_this_machine(options):
         fd, progress_path = tempfile.mkstemp(prefix="aslvid2gloss-progress-", suffix=".log")
         os.close(fd)
     display = None
     try:
-        pipeline = beam.Pipeline(runner=local_runner(options), options=options)
+        pipeline = beam.Pipeline(runner=runner.local_runner(options), options=options)
         build_pipeline(
             pipeline, staged, config, num_labels, command_line, progress_path=progress_path
         )

@@ -6,6 +6,8 @@ Every question of the form "is the runner local?" is answered here, from the Pip
 
 from __future__ import annotations
 
+import logging
+
 from apache_beam.options.pipeline_options import (
     DirectOptions,
     PipelineOptions,
@@ -15,6 +17,7 @@ from apache_beam.options.pipeline_options import (
 )
 
 from preprocess.video.cores import usable_cpus
+from schemas import console
 
 LOCAL_RUNNERS = ("DirectRunner", "direct", "SwitchingDirectRunner", "FnApiRunner")
 # A local run is one process and one Beam worker (--direct_running_mode=in_memory) whose decode
@@ -25,30 +28,77 @@ LOCAL_RUNNERS = ("DirectRunner", "direct", "SwitchingDirectRunner", "FnApiRunner
 LOCAL_RUNNING_MODE = "in_memory"
 
 
-def beam_options(beam_args: list[str]) -> PipelineOptions:
-    """Beam's options, defaulting to an offline local run on every core (see `local_runner`)."""
+# The Beam options this module sets unless the user gave them (`_given`).
+_DEFAULTED = ("direct_running_mode", "direct_num_workers", "default_sdk_harness_log_level")
+
+
+def beam_options(
+    beam_args: list[str], verbosity: str = console.DEFAULT_VERBOSITY
+) -> PipelineOptions:
+    """Beam's options, defaulting to an offline local run on every core (see `local_runner`),
+    with the workers' log level following --verbosity unless Beam's own flag says otherwise."""
     options = PipelineOptions(beam_args)
+    given = _given(options, _DEFAULTED)
     standard = options.view_as(StandardOptions)
     if standard.runner is None:
         standard.runner = "DirectRunner"
-    if standard.runner in LOCAL_RUNNERS:
+    workers = options.view_as(WorkerOptions)
+    if is_local(options):
         direct = options.view_as(DirectOptions)
-        given = " ".join(beam_args)
-        if "--direct_running_mode" not in given:
+        if "direct_running_mode" not in given:
             direct.direct_running_mode = LOCAL_RUNNING_MODE
-        if "--direct_num_workers" not in given:
+        if "direct_num_workers" not in given:
             direct.direct_num_workers = usable_cpus()
-        if "--default_sdk_harness_log_level" not in given:
+        if "default_sdk_harness_log_level" not in given:
             # Worker processes otherwise log every bundle at INFO to the user's terminal.
-            options.view_as(WorkerOptions).default_sdk_harness_log_level = "WARNING"
+            workers.default_sdk_harness_log_level = "WARNING"
+    if verbosity != console.DEFAULT_VERBOSITY and "default_sdk_harness_log_level" not in given:
+        workers.default_sdk_harness_log_level = verbosity.upper()
     return options
+
+
+def _given(options: PipelineOptions, names: tuple[str, ...]) -> set[str]:
+    """Which of `names` the command line set, whatever the value.
+
+    get_all_options(drop_default=True) cannot tell: it hides --direct_num_workers=1, which
+    equals Beam's default but must not become one worker per core. A default no value can equal
+    (set through get_all_options' public parser hook) leaves exactly the ones given.
+    """
+    unset = object()
+    values = options.get_all_options(
+        add_extra_args_fn=lambda parser: parser.set_defaults(**dict.fromkeys(names, unset))
+    )
+    return {name for name in names if values[name] is not unset}
+
+
+def is_local(options: PipelineOptions) -> bool:
+    """Whether --runner names a runner of this process (Beam's DirectRunner family)."""
+    return options.view_as(StandardOptions).runner in LOCAL_RUNNERS
+
+
+def where(options: PipelineOptions) -> str:
+    """Where and how the job runs, in the words of the run's opening lines."""
+    if not is_local(options):
+        runner = options.view_as(StandardOptions).runner
+        ui = "" if runs_on_this_machine(options) else "; progress: the runner's UI (BUILD.md)"
+        return f"on {runner}{ui}"
+    direct = options.view_as(DirectOptions)
+    n, mode = direct.direct_num_workers, direct.direct_running_mode
+    flag = f"(--direct_running_mode={mode})"
+    if mode == "in_memory":
+        return f"locally in this process, {n} video{'s' if n != 1 else ''} decoded at once {flag}"
+    if mode == "multi_threading":
+        logging.warning(
+            "Beam's multi_threading mode loses clips under load (docs/design.md, \"Local "
+            'runs"); a run that loses one fails. The default (in_memory) does not'
+        )
+        return f"locally in this process, {n} worker thread{'s' if n != 1 else ''} {flag}"
+    return f"locally on {n} worker process{'es' if n != 1 else ''} {flag}"
 
 
 def runs_on_this_machine(options: PipelineOptions) -> bool:
     """Whether the job's workers share this machine's disk (local runners, LOOPBACK workers)."""
-    if options.view_as(StandardOptions).runner in LOCAL_RUNNERS:
-        return True
-    return options.view_as(PortableOptions).environment_type == "LOOPBACK"
+    return is_local(options) or options.view_as(PortableOptions).environment_type == "LOOPBACK"
 
 
 def local_runner(options: PipelineOptions):
@@ -60,7 +110,7 @@ def local_runner(options: PipelineOptions):
     nothing is fetched, nothing is logged, and multi_processing workers pickle every step as
     Dataflow does. --runner=PrismRunner still picks Prism for those who want it.
     """
-    if options.view_as(StandardOptions).runner not in LOCAL_RUNNERS:
+    if not is_local(options):
         return None
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
@@ -70,7 +120,7 @@ def local_runner(options: PipelineOptions):
 def decode_parallelism(options: PipelineOptions) -> int:
     """Videos one Beam worker decodes at once: --direct_num_workers for the in-process local run
     (Beam itself then runs one worker: `beam_workers`), 1 elsewhere (a worker per core)."""
-    if options.view_as(StandardOptions).runner not in LOCAL_RUNNERS:
+    if not is_local(options):
         return 1
     direct = options.view_as(DirectOptions)
     if direct.direct_running_mode != "in_memory":
@@ -82,10 +132,7 @@ def beam_workers(options: PipelineOptions) -> PipelineOptions:
     """The options Beam itself gets: in_memory runs one worker (more is a warning there), the
     parallelism going to the decode step instead (`decode_parallelism`)."""
     direct = options.view_as(DirectOptions)
-    if (
-        options.view_as(StandardOptions).runner in LOCAL_RUNNERS
-        and direct.direct_running_mode == "in_memory"
-    ):
+    if is_local(options) and direct.direct_running_mode == "in_memory":
         direct.direct_num_workers = 1
     return options
 
@@ -98,7 +145,7 @@ def decoder_threads(options: PipelineOptions) -> int:
     core gained under 1.5x (BENCHMARKS.md). Dataflow and other runners run a worker process per
     core already.
     """
-    if options.view_as(StandardOptions).runner not in LOCAL_RUNNERS:
+    if not is_local(options):
         return 1
     cores = usable_cpus()
     workers = options.view_as(DirectOptions).direct_num_workers or cores
