@@ -46,7 +46,9 @@ def evaluate(
 
     model, labels, info = run_folder.load_run(model_dir, checkpoint)
     source = shard_source.open_source(tfrecord_glob, skip_corrupt)
-    check_same_dataset(source, info, labels, model_dir)
+    shard_source.check_same_data(
+        source.format, shard_source.DataFormat(f"the run in {model_dir}", info, tuple(labels))
+    )
     shard_source.check_shards(source)
     data = input_pipeline.make_dataset(
         source.files, source.info, batch_size, training=False, record_limits=source.record_limits
@@ -85,25 +87,6 @@ def evaluate(
         "checkpoint": checkpoint,
     }
     return metrics
-
-
-def check_same_dataset(source, info, labels: list[str], model_dir: str) -> None:
-    """The shards must be of the run's schema version, clip shape and labels.txt."""
-    from schemas.dataset_info import label_difference
-
-    # Schema versions 1 and 2 hold the same frames and labels (2 adds provenance): either does.
-    where = f"{source.folders[0]}/dataset.json"
-    if source.info.clip.frame_shape != info.clip.frame_shape:
-        raise ValueError(
-            f"{where}: clips {source.info.clip.frame_shape}, but the model in {model_dir} takes "
-            f"{info.clip.frame_shape}"
-        )
-    if list(source.labels) != labels:
-        raise ValueError(
-            f"{source.folders[0]}/labels.txt ({len(source.labels)} classes) differs from "
-            f"{model_dir}/labels.txt ({len(labels)} classes): "
-            f"{label_difference(list(source.labels), labels)}"
-        )
 
 
 def main(argv):

@@ -54,6 +54,59 @@ class DataSource:
     # With skip_corrupt: records to read of each file (-1: all), so reading stops before damage.
     record_limits: tuple[int, ...] | None = None
 
+    @property
+    def format(self) -> DataFormat:
+        return DataFormat(f"the shards in {', '.join(self.folders)}", self.info, self.labels)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataFormat:
+    """What a model trained on some data takes (clips, glosses), and whose data it is."""
+
+    where: str  # e.g. "the shards in OUT", "the run in RUN": the subject of check_same_data's error
+    info: DatasetInfo
+    labels: tuple[str, ...]
+
+
+def read_format(folder: str, where: str) -> DataFormat:
+    """dataset.json and labels.txt of a shard folder or a run folder (which keeps copies)."""
+    return DataFormat(where, read_dataset_info(folder), tuple(read_labels(folder)))
+
+
+def check_same_data(
+    data: DataFormat,
+    reference: DataFormat,
+    *,
+    clip_format: bool = False,
+    compression: bool = False,
+    advice: str = "",
+) -> None:
+    """The one answer to "do these shards fit that data?", for every caller, in one message.
+
+    A model fits clips of one frame shape and one labels.txt, so those are always compared;
+    shards parsed by one reader must also agree on the rest of the clip format (`clip_format`:
+    frame encoding, JPEG quality) and on `compression`. Checked before any model is built, so
+    the error names both sides instead of a weight-shape mismatch deep inside Keras.
+    """
+    ours, theirs = data.info, reference.info
+    differences = []
+    if ours.clip.frame_shape != theirs.clip.frame_shape:
+        differences.append(f"clips {ours.clip.frame_shape} vs {theirs.clip.frame_shape}")
+    elif clip_format and ours.clip != theirs.clip:
+        differences.append(f"clip format {ours.clip} vs {theirs.clip}")
+    if compression and ours.compression != theirs.compression:
+        differences.append(f"compression {ours.compression!r} vs {theirs.compression!r}")
+    first = label_difference(list(data.labels), list(reference.labels))
+    if len(data.labels) != len(reference.labels):
+        differences.append(f"{len(data.labels)} classes vs {len(reference.labels)} ({first})")
+    elif first:
+        differences.append(f"labels.txt lists other glosses ({first})")
+    if differences:
+        raise ValueError(
+            f"{data.where} do not match {reference.where}: {'; '.join(differences)}."
+            + (f" {advice}" if advice else "")
+        )
+
 
 def list_shards(globs: str) -> list[str]:
     """Comma-separated local or gs:// globs → sorted shard paths; a glob matching none fails."""
@@ -80,15 +133,26 @@ def _folder(path: str) -> str:
     return posixpath.dirname(path) if "://" in path else path.rsplit("/", 1)[0] or "/"
 
 
+def count_records(path: str, compression: str, stop_at_damage: bool = False) -> int:
+    """Records of a shard, by reading it (not parsing): for shards dataset.json has no count of.
+
+    stop_at_damage: the readable records before the first damaged one, where TFRecord readers
+    stop; otherwise damage raises TensorFlow's DataLossError.
+    """
+    ds = tf.data.TFRecordDataset(path, compression_type=compression)
+    if stop_at_damage:
+        ds = ds.ignore_errors()
+    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+
+
 def find_damage(path: str, compression: str) -> ShardDamage | None:
     """Reads a whole shard; where its records stop being readable, or None if they never do."""
-    ds = tf.data.TFRecordDataset(path, compression_type=compression)
     try:
-        ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)
+        count_records(path, compression)
         return None
     except tf.errors.DataLossError as e:
         detail = first_line(e)
-    good = int(ds.ignore_errors().reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+    good = count_records(path, compression, stop_at_damage=True)
     match = re.search(r"record at (\d+)", detail)
     detail = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", detail)
     detail = re.sub(r"\s*\[Op:\w+\].*$", "", detail)
@@ -121,8 +185,7 @@ def skip_damaged(source: DataSource) -> DataSource:
         damage = find_damage(path, compression)
         count = damage.good_records if damage else None
         if count is None:
-            ds = tf.data.TFRecordDataset(path, compression_type=compression)
-            count = int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+            count = count_records(path, compression)
         else:
             notes.append(damage.describe())
         readable += count
@@ -155,35 +218,28 @@ def open_source(globs: str, skip_corrupt: bool = False) -> DataSource:
     by_folder: dict[str, list[str]] = {}
     for f in files:
         by_folder.setdefault(_folder(f), []).append(f)
-    info = labels = None
-    first = ""
+    first: DataFormat | None = None
     num_examples = 0
     for folder, shards in by_folder.items():
-        folder_info = read_dataset_info(folder)
-        folder_labels = read_labels(folder)
-        if len(folder_labels) != folder_info.num_labels:
+        here = read_format(folder, f"the shards in {folder}")
+        if len(here.labels) != here.info.num_labels:
             raise ValueError(
-                f"{folder}: labels.txt has {len(folder_labels)} glosses but dataset.json says "
-                f"num_labels={folder_info.num_labels}"
+                f"{folder}: labels.txt has {len(here.labels)} glosses but dataset.json says "
+                f"num_labels={here.info.num_labels}"
             )
-        if info is None:
-            info, labels, first = folder_info, folder_labels, folder
-        elif (folder_info.clip, folder_info.compression) != (info.clip, info.compression):
-            raise ValueError(
-                f"{folder}/dataset.json: clip format {folder_info.clip} "
-                f"(compression {folder_info.compression!r}) differs from {first}/dataset.json: "
-                f"{info.clip} (compression {info.compression!r})"
-            )
-        elif folder_labels != labels:
-            raise ValueError(
-                f"{folder}/labels.txt differs from {first}/labels.txt: "
-                f"{label_difference(folder_labels, labels)}"
-            )
-        num_examples += count_examples(shards, folder_info)
+        if first is None:
+            first = here
+        else:
+            # One reader parses every shard of a source with the first folder's settings.
+            check_same_data(
+                here, first, clip_format=True, compression=True,
+                advice="The folders of one glob must hold one dataset format and labels.txt.",
+            )  # fmt: skip
+        num_examples += count_examples(shards, here.info)
     source = DataSource(
         files=tuple(files),
-        info=info,
-        labels=tuple(labels),
+        info=first.info,
+        labels=first.labels,
         num_examples=num_examples,
         folders=tuple(by_folder),
     )
@@ -210,9 +266,8 @@ def count_examples(shards: list[str], info: DatasetInfo) -> int:
         # Part of a split of an older folder: no count on record, so read the records (not parse).
         logging.info("Counting the records of %d shards by reading them", len(names))
         for path in sorted(names.values()):
-            ds = tf.data.TFRecordDataset(path, compression_type=info.compression)
             try:
-                total += int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+                total += count_records(path, info.compression)
             except tf.errors.DataLossError:
                 damaged = find_damage(path, info.compression)
                 raise CorruptShardError(

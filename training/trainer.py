@@ -12,7 +12,6 @@ import time
 import keras
 import tensorflow as tf
 
-from schemas.dataset_info import label_difference, read_dataset_info, read_labels
 from schemas.layout import DATASET_JSON, join
 from training import callbacks as callbacks_lib
 from training import (
@@ -131,12 +130,13 @@ def open_data(config: TrainConfig) -> TrainData:
     val_source = None
     if config.val_tfrecord_glob:
         val_source = shard_source.open_source(config.val_tfrecord_glob, config.skip_corrupt)
-        if val_source.info.clip != source.info.clip or val_source.labels != source.labels:
-            first = label_difference(list(val_source.labels), list(source.labels))
-            raise ValueError(
-                f"--val_tfrecord_glob shards ({val_source.folders[0]}) have another clip format or "
-                f"labels.txt than the training shards ({source.folders[0]}): {first}"
-            )
+        training_shards = f"the training shards in {', '.join(source.folders)}"
+        shard_source.check_same_data(
+            val_source.format,
+            dataclasses.replace(source.format, where=training_shards),
+            clip_format=True,
+            advice="--val_tfrecord_glob must match --tfrecord_glob.",
+        )
         shard_source.check_shards(val_source)
     steps_per_epoch = config.steps_per_epoch or source.num_examples // config.batch_size
     if steps_per_epoch < 1:
@@ -334,31 +334,14 @@ def export(model, config, out_dir, data: TrainData, strategy, state, step, last_
 
 
 def check_resumed_data(model_dir: str, source: shard_source.DataSource) -> None:
-    """A run folder with a checkpoint must be resumed on data of its own format and classes.
-
-    Checked before the model is built, so the error names both dataset.json files instead of
-    a weight-shape mismatch deep inside Keras.
-    """
+    """A run folder with a checkpoint must be resumed on data of its own format and classes."""
     if not tf.io.gfile.exists(join(model_dir, DATASET_JSON)):
         return
-    run_info = read_dataset_info(model_dir)
-    run_labels = read_labels(model_dir)
-    new = source.info
-    where = f"{source.folders[0]}/dataset.json"
-    differences = []
-    if run_info.clip.frame_shape != new.clip.frame_shape:
-        differences.append(f"clips {run_info.clip.frame_shape} vs {new.clip.frame_shape}")
-    first = label_difference(list(run_labels), list(source.labels))
-    if run_info.num_labels != new.num_labels:
-        differences.append(f"{run_info.num_labels} classes vs {new.num_labels} ({first})")
-    elif tuple(run_labels) != source.labels:
-        differences.append(f"labels.txt lists other glosses ({first})")
-    if differences:
-        raise ValueError(
-            f"{model_dir} holds a run trained on data its dataset.json describes, and "
-            f"{where} disagrees: {'; '.join(differences)}. Resume with the shards it was "
-            "trained on, or use a new --model_dir."
-        )
+    shard_source.check_same_data(
+        source.format,
+        shard_source.read_format(model_dir, f"the run in {model_dir}"),
+        advice="Resume with the shards it was trained on, or use a new --model_dir.",
+    )
 
 
 def check_resumed_settings(config: TrainConfig, steps_per_epoch: int) -> None:

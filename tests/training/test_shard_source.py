@@ -81,3 +81,35 @@ def test_first_record_label_out_of_range_fails_before_training(tmp_path):
     write_shards(str(tmp_path), num_examples=2, num_labels=3, labels=[3, 0], num_shards=1)
     with pytest.raises(ValueError, match=r"train-00000-of-00001.tfrecord: label 3 .*\[0, 3\)"):
         ss.check_shards(ss.open_source(f"{tmp_path}/train-*"))
+
+
+@pytest.mark.parametrize(
+    "other, difference",
+    [
+        (dict(compression="GZIP"), "compression 'GZIP' vs ''"),
+        (dict(frame_encoding="png"), "clip format ClipSchema.*png.* vs ClipSchema.*jpeg"),
+        (dict(size=50), r"clips \(4, 50, 50, 3\) vs \(4, 48, 48, 3\)"),
+        (dict(num_labels=4), "4 classes vs 3 .*line 4: 'gloss3'"),
+    ],
+)
+def test_folders_of_one_glob_must_hold_one_format(tmp_path, other, difference):
+    """One reader parses every shard of a source: one clip format, compression and labels.txt."""
+    write_shards(str(tmp_path / "a"), num_examples=2)
+    write_shards(str(tmp_path / "b"), num_examples=2, **other)
+    mismatch = f"the shards in {tmp_path}/b do not match the shards in {tmp_path}/a: {difference}"
+    with pytest.raises(ValueError, match=mismatch):
+        ss.open_source(f"{tmp_path}/a/train-*,{tmp_path}/b/train-*")
+
+
+def test_check_same_data_compares_what_a_model_takes_unless_told_more(tmp_path):
+    """Runs and their evaluation shards must agree on frame shape and glosses only."""
+    write_shards(str(tmp_path / "a"), num_examples=2)
+    write_shards(str(tmp_path / "b"), num_examples=2, frame_encoding="png", compression="GZIP")
+    a, b = ss.open_source(f"{tmp_path}/a/train-*"), ss.open_source(f"{tmp_path}/b/train-*")
+    ss.check_same_data(b.format, a.format)
+    with pytest.raises(ValueError, match="clip format .*; compression 'GZIP' vs ''. Why$"):
+        ss.check_same_data(b.format, a.format, clip_format=True, compression=True, advice="Why")
+    renamed = ss.DataFormat("the run in RUN", a.info, ("x", *a.labels[1:]))
+    with pytest.raises(ValueError, match="do not match the run in RUN: labels.txt lists other "
+                       "glosses \\(line 1: 'gloss0' vs 'x'\\)"):  # fmt: skip
+        ss.check_same_data(a.format, renamed)

@@ -114,7 +114,8 @@ def test_evaluate_refuses_shards_of_another_dataset(smoke_run, tmp_path):
     from training.evaluate import evaluate
 
     write_shards(str(tmp_path / "five"), num_examples=5, num_labels=5)
-    with pytest.raises(ValueError, match="labels.txt \\(5 classes\\).*\\(3 classes\\)"):
+    mismatch = f"the shards in {tmp_path}/five do not match the run in {smoke_run}: 5 classes vs 3"
+    with pytest.raises(ValueError, match=mismatch):
         evaluate(smoke_run, f"{tmp_path}/five/train-*")
     write_shards(str(tmp_path / "big"), num_examples=3, num_labels=3, size=50)
     with pytest.raises(ValueError, match=r"clips \(4, 50, 50, 3\).*\(4, 48, 48, 3\)"):
@@ -139,6 +140,20 @@ def test_batch_larger_than_the_data_is_refused(tmp_path, data_dir):
     )
     with pytest.raises(ValueError, match="--batch_size=64 .*24 training examples"):
         trainer.train(config)
+
+
+def test_validation_shards_of_another_format_are_refused_before_training(tmp_path, data_dir):
+    val = str(tmp_path / "val")
+    write_shards(val, num_examples=2, num_labels=4, split="val")
+    config = TrainConfig(
+        tfrecord_glob=f"{data_dir}/train-*", val_tfrecord_glob=f"{val}/val-*", model_dir="-"
+    )
+    mismatch = (
+        f"the shards in {val} do not match the training shards in {data_dir}: 4 classes vs 3 "
+        r"\(.*\)\. --val_tfrecord_glob must match --tfrecord_glob\."
+    )
+    with pytest.raises(ValueError, match=mismatch):
+        trainer.open_data(config)
 
 
 def test_non_finite_loss_raises():
