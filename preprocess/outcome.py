@@ -98,7 +98,4 @@ def gate(report: dict, max_failed_fraction: float | None) -> list[str]:
 
 
 def _write_json(path: str, data) -> None:
-    tmp = path + ".tmp"
-    with fileio.open_file(tmp, "w") as f:
-        f.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    fileio.rename(tmp, path, overwrite=True)
+    fileio.write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

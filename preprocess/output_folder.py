@@ -78,7 +78,5 @@ def prepare_output_dir(output_dir: str, overwrite: bool, argv: list[str] = ()) -
         else:
             fileio.remove(path)
     fileio.makedirs(output_dir)
-    path = layout.join(output_dir, layout.STARTED_JSON)
-    with fileio.open_file(path + ".tmp", "w") as f:
-        f.write(json.dumps({"argv": list(argv)}, ensure_ascii=False) + "\n")
-    fileio.rename(path + ".tmp", path, overwrite=True)
+    started = json.dumps({"argv": list(argv)}, ensure_ascii=False) + "\n"
+    fileio.write_atomic(layout.join(output_dir, layout.STARTED_JSON), started)

@@ -81,22 +81,25 @@ def clip_from_json(line: str, hints: dict | None = None) -> tuple[int, manifests
 
 
 def stage_clips(clips: Iterable[manifests.Clip], path: str) -> StagedClips:
-    """Writes the clips in manifest order (temporary name, then rename)."""
+    """Writes the clips in manifest order, whole or not at all (`fileio.write_atomic`)."""
     folder = path.rsplit("/", 1)[0] if "/" in path else "."
     fileio.makedirs(folder)
-    tmp = f"{path}.tmp"
     names = tuple(f.name for f in dataclasses.fields(manifests.Clip))
-    splits, count, chunk = set(), 0, []
-    with fileio.open_file(tmp, "w") as f:
+    splits, count = set(), 0
+
+    def chunks():
+        nonlocal count
+        chunk = []
         for count, clip in enumerate(clips, start=1):
             chunk.append(clip_to_json(count - 1, clip, names))
             splits.add(clip.split)
             if len(chunk) == 4096:  # one write per chunk: a write per line costs as much as JSON
-                f.write("\n".join(chunk) + "\n")
+                yield "\n".join(chunk) + "\n"
                 chunk = []
         if chunk:
-            f.write("\n".join(chunk) + "\n")
-    fileio.rename(tmp, path, overwrite=True)
+            yield "\n".join(chunk) + "\n"
+
+    fileio.write_atomic(path, chunks())
     return StagedClips(path=path, count=count, splits=tuple(sorted(splits)))
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import glob as _glob
 import os
 import shutil
-from typing import IO
+from typing import IO, Iterable
 
 
 def _gfile():
@@ -91,6 +91,25 @@ def rename(src: str, dst: str, overwrite: bool = False) -> None:
         raise FileExistsError(f"{dst} exists: not overwritten by a rename of {src}")
     else:
         os.rename(src, dst)
+
+
+def write_atomic(path: str, data: str | bytes | Iterable[str] | Iterable[bytes]) -> None:
+    """Writes `path` under a temporary name (`path.tmp`) and renames it over `path`.
+
+    Whoever sees the name sees the whole file: the trainer, a rerun and the launcher take a
+    file's presence as a promise (dataset.json means "finished"), and a kill mid-write leaves only
+    the `.tmp` name, which --overwrite removes with the rest of a run (`layout.is_run_file`).
+    `data` may also be chunks, written as they come, for a file too large to build in memory;
+    text or bytes as the first chunk is.
+    """
+    chunks = iter([data] if isinstance(data, (str, bytes)) else data)
+    first = next(chunks, "")
+    tmp = f"{path}.tmp"
+    with open_file(tmp, "wb" if isinstance(first, bytes) else "w") as f:
+        f.write(first)
+        for chunk in chunks:
+            f.write(chunk)
+    rename(tmp, path, overwrite=True)
 
 
 def size(path: str) -> int:
