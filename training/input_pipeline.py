@@ -55,8 +55,6 @@ def make_dataset(
     file order, partial last batch kept so every record counts. `augment` (training only, see
     training/augment.py) maps a uint8 clip and a seed to a uint8 clip.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     num_pipelines = input_context.num_input_pipelines if input_context else 1
     pipeline_id = input_context.input_pipeline_id if input_context else 0
     files, limits, shard_records = _files_of_pipeline(

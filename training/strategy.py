@@ -88,9 +88,12 @@ def worker_info(strategy: tf.distribute.Strategy) -> tuple[bool, int]:
 
 
 def check_global_batch(batch_size: int, strategy: tf.distribute.Strategy) -> int:
-    """--batch_size is global; returns the per-replica batch, or fails naming the flag."""
+    """--batch_size is global; returns the per-replica batch, or fails naming the flag.
+
+    TrainConfig has checked that it is positive; only the strategy knows the replicas.
+    """
     replicas = strategy.num_replicas_in_sync
-    if batch_size < 1 or batch_size % replicas:
+    if batch_size % replicas:
         raise ValueError(
             f"--batch_size={batch_size} is the global batch and must be a positive multiple of "
             f"the {replicas} replicas in sync"

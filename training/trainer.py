@@ -69,7 +69,8 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy) -> dict:
     if config.deterministic:
         # Same seed, same data, same device type → the same weights; some ops get slower.
         tf.config.experimental.enable_op_determinism()
-    check_global_batch(config.batch_size, strategy)
+    # Before any file is read: --batch_size is global and must split evenly over the replicas.
+    per_replica_batch = check_global_batch(config.batch_size, strategy)
     is_chief, task_id = worker_info(strategy)
     # Only the chief writes the run folder; other workers write the same files beside it
     # (needed: saving is collective-free, but every worker must run the same callbacks).
@@ -106,7 +107,6 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy) -> dict:
 
     # ---- data
     make_train_data, val_data = make_inputs(config, strategy, data)
-    per_replica_batch = check_global_batch(config.batch_size, strategy)
     keras_multi_worker.prepare_model(
         model, strategy, input_pipeline.batch_spec(info, per_replica_batch)
     )
@@ -164,7 +164,6 @@ def distributed_train_data(
     the replicas of a worker take successive batches. Keras' fit iterates the resulting
     distributed dataset as is (it only re-distributes plain tf.data datasets).
     """
-    check_global_batch(batch_size, strategy)
 
     def make(context: tf.distribute.InputContext) -> tf.data.Dataset:
         return input_pipeline.make_dataset(
