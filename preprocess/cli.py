@@ -71,9 +71,7 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
         _say(console_out, line)
     runner.beam_workers(options)
     state.output_dir = args.output_dir
-    output_folder.check_output_path(args.output_dir)
-    with output_lock.holding(args.output_dir):  # before anything in the folder is deleted
-        output_folder.prepare_output_dir(args.output_dir, args.overwrite, argv)
+    with output_folder.claimed(args.output_dir, args.overwrite, argv):
         state.output_started = True
         return job.write(args, argv, config, manifest, options, console_out, save_main_session)
 

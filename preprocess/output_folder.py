@@ -7,12 +7,23 @@ an earlier run's files may be replaced (docs/design.md, "Output folder").
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 
+from preprocess import output_lock
 from preprocess.flags import UsageError
 from schemas import fileio, layout
+
+
+@contextlib.contextmanager
+def claimed(output_dir: str, overwrite: bool, argv: list[str]):
+    """output_dir checked, held by this process and cleared for this run, for the block."""
+    check_output_path(output_dir)
+    with output_lock.holding(output_dir):  # before anything in the folder is deleted
+        prepare_output_dir(output_dir, overwrite, argv)
+        yield
 
 
 def _our_files(output_dir: str) -> list[str]:
