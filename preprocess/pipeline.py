@@ -32,6 +32,8 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from preprocess import manifests
 from preprocess.video.limits import ClipLimits
+from preprocess.video.messages import ClipReply, ClipRequest, DecodeError, VideoRequest, clip_window
+from preprocess.video.sampling import Window
 from schemas import dataset_info as info_files
 from schemas import features, fileio, layout, reasons
 from schemas.features import ClipMeta, ClipSchema
@@ -141,11 +143,17 @@ def decode_args(clip: manifests.Clip) -> dict:
     return args
 
 
-def clip_meta(clip: manifests.Clip, decoded) -> ClipMeta:
-    """What the record says about its clip: the manifest's fields and the cut actually applied."""
-    from preprocess.video.decoder import clip_window
+def clip_request(clip: manifests.Clip, config: PreprocessConfig) -> ClipRequest:
+    """What the decoding process is asked for the clip: built once, here, where the clip and the
+    job's settings meet; its window goes into the record too (clip_meta)."""
+    schema = config.schema
+    crop = clip.bbox if config.crop_bbox else None
+    return ClipRequest(clip_window(**decode_args(clip)), schema.num_frames, schema.size, crop)
 
-    window = clip_window(**decode_args(clip))
+
+def clip_meta(clip: manifests.Clip, decoded, window: Window) -> ClipMeta:
+    """What the record says about its clip: the manifest's fields and the cut actually applied
+    (`window`: its request's, the one it was decoded by)."""
     return ClipMeta(
         label=clip.label,
         gloss=clip.gloss,
@@ -173,50 +181,38 @@ def clip_meta(clip: manifests.Clip, decoded) -> ClipMeta:
 class DecodeClipFn(beam.DoFn):
     """(video, [(index, Clip)]) → EncodedClip per clip, or (index, error row) on FAILED.
 
-    Decoding runs in a child process under `limits` (preprocess.video.isolation): a video that
-    crashes FFmpeg, hangs or exhausts memory costs its clips, not a dead worker. The clips of one
-    video are decoded in one pass over it, each exactly as it would be alone.
+    Decoding runs in a child process under the config's `limits` (preprocess.video.isolation): a
+    video that crashes FFmpeg, hangs or exhausts memory costs its clips, not a dead worker. The
+    clips of one video are decoded in one pass over it, each exactly as it would be alone; each
+    clip's ClipRequest is built once (clip_request) and its window is the one the record states.
 
-    With `parallelism` > 1 the worker decodes that many videos at once, each in its own child,
-    from a thread pool: the threads only wait on their children, so one Beam worker thread keeps
-    every core busy. Outputs leave in the Beam thread (counters need its context); an element's
-    outputs may leave while a later one is processed, or in finish_bundle, which is fine in the
-    global window this job runs in.
+    With `decode_parallelism` > 1 the worker decodes that many videos at once, each in its own
+    child, from a thread pool: the threads only wait on their children, so one Beam worker thread
+    keeps every core busy. Outputs leave in the Beam thread (counters need its context); an
+    element's outputs may leave while a later one is processed, or in finish_bundle, which is fine
+    in the global window this job runs in.
     """
 
     FAILED = "failed"
 
-    def __init__(
-        self,
-        decoder: str,
-        schema: ClipSchema,
-        crop_bbox: bool,
-        output_dir: str,
-        limits: ClipLimits = ClipLimits(),
-        threads: int = 0,
-        encode_in_decoder: bool = True,
-        parallelism: int = 1,
-    ):
-        self._parallelism = parallelism
-        self._encode_in_decoder = encode_in_decoder and schema.encodes_without_tensorflow
-        self._decoder_name = decoder
-        self._threads = threads
-        self._output_dir = output_dir
-        self._schema = schema
-        self._crop_bbox = crop_bbox
-        self._limits = limits
+    def __init__(self, config: PreprocessConfig):
+        self._config = config
+        self._parallelism = config.decode_parallelism
+        self._encode_in_decoder = (
+            config.encode_in_decoder and config.schema.encodes_without_tensorflow
+        )
+        self._schema = config.schema
         self._written = Metrics.counter(COUNTER_NAMESPACE, "clips_written")
         self._failed = Metrics.counter(COUNTER_NAMESPACE, "clips_failed")
 
     def setup(self):
         # Imported here so that a worker loads the decoder once; its child starts on first use.
-        from preprocess.video import decoder, isolation
+        from preprocess.video import isolation
 
+        config = self._config
         self._idle = queue.SimpleQueue()  # one decoding process per concurrent video
         self._all_decoders = [
-            isolation.IsolatedDecoder(
-                self._decoder_name, self._limits, encodes=self._encode_in_decoder
-            )
+            isolation.IsolatedDecoder(config.decoder, config.limits, self._encode_in_decoder)
             for _ in range(self._parallelism)
         ]
         for isolated in self._all_decoders:
@@ -226,8 +222,7 @@ class DecodeClipFn(beam.DoFn):
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 self._parallelism, thread_name_prefix="decode"
             )
-        self._decode_error = decoder.DecodeError
-        fileio.makedirs(layout.join(self._output_dir, RECORDS_DIR))
+        fileio.makedirs(layout.join(config.output_dir, RECORDS_DIR))
 
     def teardown(self):
         pool = getattr(self, "_pool", None)
@@ -286,46 +281,42 @@ class DecodeClipFn(beam.DoFn):
             if clip.tried:  # the manifest reader looked for the video and found no file
                 detail = "no such file; looked for " + ", ".join(clip.tried)
                 yield self._fail(index, clip, reasons.MISSING_FILE, detail)
-            else:
-                wanted.append((index, clip))
+                continue
+            try:
+                wanted.append((index, clip, clip_request(clip, self._config)))
+            except ValueError as e:  # a window no video can have: this clip's failure alone
+                yield self._fail(index, clip, reasons.DECODE_FAILED, f"{type(e).__name__}: {e}")
         if not wanted:
             return
-        batch = [
-            dict(
-                num_frames=self._schema.num_frames,
-                size=self._schema.size,
-                crop=clip.bbox if self._crop_bbox else None,
-                threads=self._threads,
-                **decode_args(clip),
-            )
-            for _, clip in wanted
-        ]
         path = wanted[0][1].path
+        request = VideoRequest(
+            path,
+            tuple(r for _, _, r in wanted),
+            self._config.decoder_threads,
+            self._schema if self._encode_in_decoder else None,
+        )
         try:
-            encode_with = self._schema if self._encode_in_decoder else None
-            results = isolated.decode_many(path, batch, encode_with=encode_with)
+            replies = isolated.decode_video(request)
         except Exception as e:  # noqa: BLE001 - a decoder bug must cost its clips, and say so
             # One line for the user; the traceback is for whoever debugs the decoder.
             logging.warning("unexpected error decoding %s: %s: %s", path, type(e).__name__, e)
             logging.debug("unexpected error decoding %s", path, exc_info=True)
-            results = [e] * len(wanted)
-        for (index, clip), result in zip(wanted, results):
-            if isinstance(result, self._decode_error):
-                yield self._fail(index, clip, result.reason, result.detail, result.info)
-            elif isinstance(result, Exception):
-                yield self._fail(
-                    index, clip, reasons.DECODE_FAILED, f"{type(result).__name__}: {result}"
-                )
+            error = DecodeError(path, reasons.DECODE_FAILED, f"{type(e).__name__}: {e}")
+            replies = [ClipReply(error=error)] * len(wanted)
+        for (index, clip, clip_req), reply in zip(wanted, replies):
+            if reply.error is not None:
+                error = reply.error
+                yield self._fail(index, clip, error.reason, error.detail, error.info)
             else:
-                yield self._write(index, clip, result)
+                yield self._write(index, clip, reply.decoded, clip_req.window)
 
-    def _write(self, index, clip, decoded):
-        meta = clip_meta(clip, decoded)
+    def _write(self, index, clip, decoded, window):
+        meta = clip_meta(clip, decoded, window)
         if decoded.encoded is not None:  # encoded in the decoding process (isolation)
             record = self._schema.encode_record(list(decoded.encoded), meta)
         else:
             record = self._schema.encode(decoded.frames, meta)
-        path = record_path(self._output_dir, index)
+        path = record_path(self._config.output_dir, index)
         # A retried bundle rewrites the same bytes under the same name: idempotent.
         with fileio.open_file(path, "wb") as f:
             f.write(record)
@@ -415,18 +406,9 @@ class DecodeClips(beam.PTransform):
             | "KeyByVideo" >> beam.Map(lambda item: (item[1].path, item))
             | "ByVideo" >> beam.GroupByKey()
             | "Decode"
-            >> beam.ParDo(
-                DecodeClipFn(
-                    self._config.decoder,
-                    self._config.schema,
-                    self._config.crop_bbox,
-                    self._config.output_dir,
-                    self._config.limits,
-                    self._config.decoder_threads,
-                    self._config.encode_in_decoder,
-                    self._config.decode_parallelism,
-                )
-            ).with_outputs(DecodeClipFn.FAILED, main="clips")
+            >> beam.ParDo(DecodeClipFn(self._config)).with_outputs(
+                DecodeClipFn.FAILED, main="clips"
+            )
         )
 
 

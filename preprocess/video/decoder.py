@@ -46,7 +46,13 @@ from preprocess.video.demux import (
 )
 from preprocess.video.files import check_file, open_binary
 from preprocess.video.frames import convert
-from preprocess.video.messages import ClipRequest, DecodedClip, DecodeError, check_args
+from preprocess.video.messages import (
+    ClipRequest,
+    DecodedClip,
+    DecodeError,
+    check_args,
+    clip_window,
+)
 from schemas import reasons
 
 log = logging.getLogger(__name__)
@@ -279,34 +285,6 @@ def _clip(kept, indices, clip_range_: sampling.Range, count: int) -> DecodedClip
         last=clip_range_.last,
         clamped=clip_range_.clamped,
     )
-
-
-def clip_window(
-    frame_start: int = 1,
-    frame_end: int = -1,
-    fps: fractions.Fraction | None = None,
-    start_time: fractions.Fraction | None = None,
-    end_time: fractions.Fraction | None = None,
-) -> sampling.Window:
-    """decode_clip's range arguments → a sampling.Window (shared with decord_decoder).
-
-    A time window (start_time/end_time, in seconds) replaces frame numbers: giving both kinds
-    is a ValueError, since one of them would silently lose.
-    """
-    sampling.check_frame_range(frame_start, frame_end)
-    if start_time is None and end_time is not None:
-        raise ValueError(f"end_time={end_time} needs a start_time")
-    if start_time is not None:
-        if fps is not None or (frame_start, frame_end) != (1, -1):
-            raise ValueError(
-                "give either frame numbers (frame_start/frame_end/fps) or a time window "
-                f"(start_time/end_time), not both: got frames {frame_start}..{frame_end} at "
-                f"fps={fps} and [{start_time}, {end_time})"
-            )
-        return sampling.Window.by_time(Fraction(start_time), end_time)
-    if fps is not None:
-        return sampling.Window.by_stated_rate(frame_start, frame_end, Fraction(fps))
-    return sampling.Window.by_frames(frame_start, frame_end)
 
 
 def clip_range(tracker: sampling.RangeTracker, path: str) -> sampling.Range:

@@ -20,11 +20,11 @@ from fractions import Fraction
 
 import numpy as np
 
-from preprocess.video import decoder, sampling
+from preprocess.video import sampling
 from preprocess.video.containers import declared_past_end
 from preprocess.video.files import check_file, open_binary
 from preprocess.video.frames import crop_resize
-from preprocess.video.messages import DecodedClip, DecodeError, check_args
+from preprocess.video.messages import DecodedClip, DecodeError, check_args, clip_window
 from schemas import fileio, reasons
 
 
@@ -56,7 +56,7 @@ def decode_clip(
     # Loaded on first use: decord's bundled libraries break TensorFlow's PNG decoder (BUILD.md).
     import decord
 
-    window = decoder.clip_window(frame_start, frame_end, fps, start_time, end_time)
+    window = clip_window(frame_start, frame_end, fps, start_time, end_time)
     check_args(num_frames, size, fps, crop)
     file_size = check_file(path)
     try:

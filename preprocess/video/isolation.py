@@ -29,6 +29,14 @@ import time
 
 from preprocess.video import registry
 from preprocess.video.limits import ClipLimits, check_declared_size
+from preprocess.video.messages import (
+    ClipReply,
+    ClipRequest,
+    DecodedClip,
+    DecodeError,
+    VideoRequest,
+    clip_window,
+)
 from schemas import fileio, reasons
 
 log = logging.getLogger(__name__)
@@ -39,64 +47,55 @@ _STARTUP_TIMEOUT_S = 300
 
 
 class IsolatedDecoder:
-    """decode(path, **decode_clip kwargs) → DecodedClip, run in a child process under limits."""
+    """decode_video(VideoRequest) → a ClipReply per clip, run in a child process under limits."""
 
     def __init__(self, decoder_name: str, limits: ClipLimits, encodes: bool = False):
-        """encodes: the child will be asked to encode frames (decode_many's encode_with), so it
+        """encodes: the child will be asked to encode frames (VideoRequest.encode_with), so it
         loads the encoder when it starts, before any clip's time limit runs."""
         self._decoder_name = decoder_name
         self._limits = limits
         self._encodes = encodes
         self._proc: subprocess.Popen | None = None
 
-    def decode(self, path: str, **kwargs):
-        """One clip: its DecodedClip, or its DecodeError raised."""
-        (result,) = self.decode_many(path, [kwargs])
-        if isinstance(result, Exception):
-            raise result
-        return result
+    def decode(self, path: str, threads: int = 0, **kwargs) -> DecodedClip:
+        """One clip by decode_clip's keyword arguments: its DecodedClip, or its DecodeError
+        raised."""
+        request = ClipRequest(
+            clip_window(**{k: kwargs.pop(k) for k in _WINDOW_ARGS if k in kwargs}), **kwargs
+        )
+        (reply,) = self.decode_video(VideoRequest(path, (request,), threads))
+        if reply.error is not None:
+            raise reply.error
+        return reply.decoded
 
-    def decode_many(self, path: str, batch: list[dict], encode_with=None) -> list:
-        """Several clips of one video, decoded in one pass: per clip a DecodedClip or DecodeError.
+    def decode_video(self, request: VideoRequest) -> list[ClipReply]:
+        """The clips of one video, decoded in one pass: a ClipReply per clip, in order.
 
-        Each clip keeps its own time budget (the limit is timeout_s per clip of the batch); a
+        Each clip keeps its own time budget (the limit is timeout_s per clip of the request); a
         crash or timeout is every clip's, since they share the video that caused it.
-        encode_with: a schemas.features.ClipSchema whose encodes_without_tensorflow holds; the
-        child then encodes the frames itself (DecodedClip.encoded) and sends back the encoded
-        frames instead of raw pixels.
         """
-        from preprocess.video.decoder import DecodeError
-
-        timeout = self._limits.timeout_s * len(batch) or None
-        message = (path, list(batch), encode_with)
+        path, count = request.path, len(request.clips)
+        timeout = self._limits.timeout_s * count or None
         try:
-            self._send(message)
+            self._send(request)
         except OSError:
             # The child died between videos (not on this one): start a fresh one and go on.
             self._kill()
-            self._send(message)
+            self._send(request)
         # From here: a child's start-up (Python, FFmpeg, the encoder) is no clip's time.
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            reply = self._receive(deadline)
+            replies = self._receive(deadline)
         except TimeoutError:
             self._kill()
-            error = DecodeError(
-                path, reasons.TIMEOUT, f"no result after {timeout:g} s (--clip_timeout_s per clip)"
-            )
-            return [error] * len(batch)
+            detail = f"no result after {timeout:g} s (--clip_timeout_s per clip)"
+            return [ClipReply(error=DecodeError(path, reasons.TIMEOUT, detail))] * count
         except EOFError:
-            return [DecodeError(path, reasons.DECODER_CRASHED, self._death())] * len(batch)
-        results = []
-        for kind, *values in reply:
-            if kind == "ok":
-                results.append(values[0])
-                continue
-            reason, detail, info = values
-            if reason == reasons.TOO_LARGE:
-                self._kill()  # a process that ran out of memory is not trusted with the next one
-            results.append(DecodeError(path, reason, detail, info))
-        return results
+            error = DecodeError(path, reasons.DECODER_CRASHED, self._death())
+            return [ClipReply(error=error)] * count
+        if any(r.error is not None and r.error.reason == reasons.TOO_LARGE for r in replies):
+            self._kill()  # a process that ran out of memory is not trusted with the next one
+        return replies
 
     def close(self) -> None:
         if self._proc is None:
@@ -257,98 +256,90 @@ def _serve(parent: int) -> None:
         ClipSchema(num_frames=1, size=8).encode_frames(np.zeros((1, 8, 8, 3), np.uint8))
     reply("ready")
     while (request := read()) is not None:
-        path, batch, schema = request
-        if fileio.is_remote(path):
-            import tensorflow  # noqa: F401  (gs:// goes through tf.io.gfile: imported unlimited)
-        _limit_address_space(limits.memory_mb)
-        try:
-            answers = _decode_batch(decode, path, batch, limits)
-        except MemoryError as e:
-            detail = (f"out of memory decoding it ({e or 'MemoryError'}), "
-                      f"over --clip_memory_mb={limits.memory_mb}")  # fmt: skip
-            answers = [("error", reasons.TOO_LARGE, detail, {})] * len(batch)
-        _limit_address_space(0)  # encoding is not the video's
-        if schema is not None:
-            answers = [_encoded(path, answer, schema) for answer in answers]
-        reply(answers)
+        reply(_answer(decode, request, limits))
 
 
-def _encoded(path: str, answer: tuple, schema) -> tuple:
-    """A decoded clip's answer with its frames encoded here, where they were decoded."""
-    if answer[0] != "ok":
-        return answer
-    clip = answer[1]
+def _answer(decode, request: VideoRequest, limits: ClipLimits) -> list[ClipReply]:
+    """A ClipReply per clip of the request, decoded under the limits, encoded if asked."""
+    path = request.path
+    if fileio.is_remote(path):
+        import tensorflow  # noqa: F401  (gs:// goes through tf.io.gfile: imported unlimited)
+    _limit_address_space(limits.memory_mb)
     try:
-        encoded = tuple(schema.encode_frames(clip.frames))
-    except Exception as e:  # noqa: BLE001 - frames that break the contract cost their clip
-        return (
-            "error",
-            reasons.DECODE_FAILED,
-            f"cannot encode the frames: {type(e).__name__}: {e}",
-            {},
+        replies = _decode_video(decode, request, limits)
+    except MemoryError as e:
+        detail = (f"out of memory decoding it ({e or 'MemoryError'}), "
+                  f"over --clip_memory_mb={limits.memory_mb}")  # fmt: skip
+        replies = [ClipReply(error=DecodeError(path, reasons.TOO_LARGE, detail))] * len(
+            request.clips
         )
-    return ("ok", dataclasses.replace(clip, frames=None, encoded=encoded))
+    _limit_address_space(0)  # encoding is not the video's
+    if request.encode_with is not None:
+        replies = [_encoded(path, reply, request.encode_with) for reply in replies]
+    return replies
 
 
-def _decode_batch(decode, path: str, batch: list[dict], limits: ClipLimits) -> list[tuple]:
-    """("ok", DecodedClip) or ("error", reason, detail, info) per clip of one video."""
+def _encoded(path: str, reply: ClipReply, schema) -> ClipReply:
+    """A decoded clip's reply with its frames encoded here, where they were decoded."""
+    if reply.decoded is None:
+        return reply
+    try:
+        encoded = tuple(schema.encode_frames(reply.decoded.frames))
+    except Exception as e:  # noqa: BLE001 - frames that break the contract cost their clip
+        detail = f"cannot encode the frames: {type(e).__name__}: {e}"
+        return ClipReply(error=DecodeError(path, reasons.DECODE_FAILED, detail))
+    return ClipReply(decoded=dataclasses.replace(reply.decoded, frames=None, encoded=encoded))
+
+
+def _decode_video(decode, request: VideoRequest, limits: ClipLimits) -> list[ClipReply]:
+    """A ClipReply per clip of one video: the file checked once, each clip's declared size,
+    then one pass for all clips (PyAV) or one decode per clip (other decoders)."""
     from preprocess.video import decoder, files
 
-    replies: list = [None] * len(batch)
+    path = request.path
+    replies: list = [None] * len(request.clips)
     try:
         # Before anything opens it: FFmpeg opening a FIFO would wait for a writer (a timeout), and
         # each decoder would name a file problem in its own words.
         files.check_file(path)
-    except decoder.DecodeError as e:
-        return [_error_reply(path, e, limits)] * len(batch)
+    except DecodeError as e:
+        return [_error_reply(path, e, limits)] * len(request.clips)
     pending = []
-    for i, kwargs in enumerate(batch):
+    for i, clip in enumerate(request.clips):
         try:
-            window = decoder.clip_window(
-                **{k: kwargs[k] for k in _WINDOW_ARGS if kwargs.get(k) is not None}
-            )
-            check_declared_size(path, limits, window)
-            pending.append((i, kwargs, window))
+            check_declared_size(path, limits, clip.window)
+            pending.append((i, clip))
         except Exception as e:  # noqa: BLE001 - one clip's problem costs that clip
             replies[i] = _error_reply(path, e, limits)
     if decode is decoder.decode_clip and pending:
         # PyAV: one pass over the video for all its clips (decoder.decode_clips).
-        requests = [
-            decoder.ClipRequest(w, kw.get("num_frames", 20), kw.get("size", 150), kw.get("crop"))
-            for _, kw, w in pending
-        ]
-        threads = pending[0][1].get("threads", 0)
         try:
-            results = decoder.decode_clips(path, requests, threads)
+            results = decoder.decode_clips(path, [c for _, c in pending], request.threads)
         except Exception as e:  # noqa: BLE001 - a decoder bug must cost the clips, and say so
             results = [e] * len(pending)
-        for (i, _, _), result in zip(pending, results):
-            replies[i] = ("ok", result) if isinstance(result, decoder.DecodedClip) else (
+        for (i, _), result in zip(pending, results):
+            replies[i] = ClipReply(decoded=result) if isinstance(result, DecodedClip) else (
                 _error_reply(path, result, limits))  # fmt: skip
         return replies
-    for i, kwargs, _ in pending:  # other decoders (decord, test decoders): clip by clip
+    for i, clip in pending:  # other decoders (decord, test decoders): clip by clip
         try:
-            replies[i] = ("ok", decode(path, **kwargs))
+            replies[i] = ClipReply(decoded=decode(path, threads=request.threads,
+                                                  **clip.arguments()))  # fmt: skip
         except Exception as e:  # noqa: BLE001 - one clip's problem costs that clip
             replies[i] = _error_reply(path, e, limits)
     return replies
 
 
-def _error_reply(path: str, error: Exception, limits: ClipLimits) -> tuple:
-    from preprocess.video import decoder
-
+def _error_reply(path: str, error: Exception, limits: ClipLimits) -> ClipReply:
     if isinstance(error, MemoryError) or isinstance(error.__cause__, MemoryError):
         detail = getattr(error, "detail", None) or f"out of memory decoding it ({error})"
-        return (
-            "error",
-            reasons.TOO_LARGE,
-            f"{detail}, over --clip_memory_mb={limits.memory_mb}",
-            {},
-        )
-    if isinstance(error, decoder.DecodeError):
-        return ("error", error.reason, error.detail, error.info)
+        detail = f"{detail}, over --clip_memory_mb={limits.memory_mb}"
+        return ClipReply(error=DecodeError(path, reasons.TOO_LARGE, detail))
+    if isinstance(error, DecodeError):
+        return ClipReply(error=DecodeError(path, error.reason, error.detail, error.info))
     log.error("unexpected error decoding %s", path, exc_info=error)
-    return ("error", reasons.DECODE_FAILED, f"{type(error).__name__}: {error}", {})
+    detail = f"{type(error).__name__}: {error}"
+    return ClipReply(error=DecodeError(path, reasons.DECODE_FAILED, detail))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from preprocess.video import decoder, isolation, registry
+from preprocess.video.messages import ClipRequest, VideoRequest
+from preprocess.video.sampling import Window
 from schemas.dataset_info import DatasetInfo
 from schemas.features import ClipSchema
 from tests.preprocess import video_corpus as corpus
@@ -32,11 +34,12 @@ def _reasons(path: str) -> dict[str, tuple[str, str]]:
             out[name] = (e.reason, e.detail)
         isolated = isolation.IsolatedDecoder(name, isolation.ClipLimits(timeout_s=20))
         try:
-            (result,) = isolated.decode_many(path, [{"num_frames": 4, "size": 16}])
+            request = VideoRequest(path, (ClipRequest(Window.by_frames(), 4, 16),))
+            (reply,) = isolated.decode_video(request)
         finally:
             isolated.close()
         out[f"isolated {name}"] = (
-            (result.reason, result.detail) if isinstance(result, Exception) else ("ok", "")
+            (reply.error.reason, reply.error.detail) if reply.error is not None else ("ok", "")
         )
     info = DatasetInfo(clip=ClipSchema(num_frames=4, size=16))
     try:

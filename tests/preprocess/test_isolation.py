@@ -1,9 +1,11 @@
 """Poison videos: a decoder that segfaults, hangs or eats memory costs one clip, not the job."""
 
 import json
+import pickle
 import shutil
 import subprocess
 import time
+from fractions import Fraction
 
 import numpy as np
 import psutil
@@ -13,6 +15,7 @@ from preprocess import cli, manifests
 from preprocess.synthetic import SyntheticConfig, make_dataset
 from preprocess.video import decoder, demux
 from preprocess.video.isolation import ClipLimits, IsolatedDecoder, check_declared_size
+from preprocess.video.messages import ClipReply, ClipRequest, VideoRequest, clip_window
 from preprocess.video.sampling import Window
 from schemas import dataset_info, features
 from schemas.features import ClipSchema
@@ -180,3 +183,33 @@ def test_pipeline_survives_poison_videos_and_writes_every_good_clip_intact(video
         reencoded = tf.io.decode_jpeg(tf.io.encode_jpeg(expected.frames[0], quality=95)).numpy()
         np.testing.assert_array_equal(got[features.FRAMES][0], reencoded)
     assert dataset_info.read_dataset_info(str(out)).num_failures == 5
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {},
+        {"frame_start": 5, "frame_end": 30},
+        {"frame_start": 3, "frame_end": -1, "fps": Fraction(30000, 1001)},
+        {"frame_start": 7, "frame_end": 41, "fps": Fraction(25)},
+        {"start_time": Fraction(1, 5), "end_time": Fraction(2, 5)},
+        {"start_time": Fraction(3, 2), "end_time": None},
+    ],
+)
+def test_a_request_crosses_the_pipe_as_it_is_and_gives_back_its_arguments(arguments):
+    """The child decodes by the window the pipeline built (pickled as is); decoders plugged in
+    by name get decode_clip's arguments back from it, giving the same window."""
+    request = ClipRequest(clip_window(**arguments), 4, 16, (1.0, 2.0, 30.0, 40.0))
+    video = VideoRequest("a.mp4", (request,), threads=2)
+    assert pickle.loads(pickle.dumps(video)) == video
+    again = request.arguments()
+    assert again.pop("num_frames") == 4 and again.pop("size") == 16 and again.pop("crop")
+    assert clip_window(**again) == request.window
+
+
+def test_a_reply_crosses_the_pipe_with_its_error_whole():
+    error = decoder.DecodeError("a.mp4", "range_past_end", "too far", {"num_decoded_frames": 3})
+    reply = pickle.loads(pickle.dumps(ClipReply(error=error)))
+    assert (reply.decoded, reply.error.reason, reply.error.detail) == (None, "range_past_end",
+                                                                         "too far")  # fmt: skip
+    assert reply.error.info == {"num_decoded_frames": 3} and reply.error.path == "a.mp4"
