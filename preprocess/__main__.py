@@ -1,4 +1,4 @@
-"""`python -m preprocess` and the `aslvid2gloss-preprocess` script (flags: preprocess/cli.py).
+"""`python -m preprocess` and the `aslvid2gloss-preprocess` script (flags: preprocess/flags.py).
 
 The console is set up first: Beam and TensorFlow log while they are imported.
 """
