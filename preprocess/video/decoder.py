@@ -47,6 +47,8 @@ from preprocess.video.demux import (
 from preprocess.video.files import check_file, open_binary
 from preprocess.video.frames import convert
 from preprocess.video.messages import (
+    NUM_FRAMES,
+    SIZE,
     ClipRequest,
     DecodedClip,
     DecodeError,
@@ -298,8 +300,8 @@ def clip_range(tracker: sampling.RangeTracker, path: str) -> sampling.Range:
 def decode_clip(
     path: str,
     *,
-    num_frames: int = 20,
-    size: int = 150,
+    num_frames: int = NUM_FRAMES,
+    size: int = SIZE,
     frame_start: int = 1,
     frame_end: int = -1,
     fps: fractions.Fraction | None = None,

@@ -24,7 +24,14 @@ from preprocess.video import sampling
 from preprocess.video.containers import declared_past_end
 from preprocess.video.files import check_file, open_binary
 from preprocess.video.frames import crop_resize
-from preprocess.video.messages import DecodedClip, DecodeError, check_args, clip_window
+from preprocess.video.messages import (
+    NUM_FRAMES,
+    SIZE,
+    DecodedClip,
+    DecodeError,
+    check_args,
+    clip_window,
+)
 from schemas import fileio, reasons
 
 
@@ -42,8 +49,8 @@ def _times(path: str, reader, total: int) -> list[Fraction]:
 def decode_clip(
     path: str,
     *,
-    num_frames: int = 20,
-    size: int = 150,
+    num_frames: int = NUM_FRAMES,
+    size: int = SIZE,
     frame_start: int = 1,
     frame_end: int = -1,
     fps: fractions.Fraction | None = None,

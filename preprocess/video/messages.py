@@ -62,6 +62,12 @@ def check_args(num_frames: int, size: int, fps, crop) -> None:
             raise ValueError(f"crop must have x0 < x1 and y0 < y1, got {list(crop)}")
 
 
+# The clip shape a decode_clip call gets when it names none: the record contract's default
+# (schemas.features.ClipSchema), spelled once for the video floor.
+NUM_FRAMES = 20
+SIZE = 150
+
+
 def clip_window(
     frame_start: int = 1,
     frame_end: int = -1,
@@ -107,8 +113,8 @@ class ClipRequest:
     """One clip wanted from a video: its window and output shape (decode_clip's arguments)."""
 
     window: sampling.Window
-    num_frames: int = 20
-    size: int = 150
+    num_frames: int = NUM_FRAMES
+    size: int = SIZE
     crop: tuple[float, float, float, float] | None = None
 
     def arguments(self) -> dict:
