@@ -8,12 +8,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
 
 from preprocess.synthetic import SyntheticConfig, make_dataset
+from tests.waiting import wait_until
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 POISON = "tests.preprocess.poison_decoders:decode_clip"
@@ -81,17 +81,13 @@ def test_ctrl_c_says_what_a_rerun_does_and_leaves_no_worker(tmp_path):
          "--direct_num_workers=1"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    deadline = time.time() + 180
-    decoding = []
-    while not decoding and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-        decoding = [
-            p
-            for p in _descendants(proc.pid)
-            if "preprocess.video.isolation" in " ".join(p.cmdline())
-        ]
+    # Interrupted while a worker sits on the held clip (the test decoder marks that point).
+    wait_until(lambda: os.path.exists(f"{held}.waiting") or proc.poll() is not None, 180,
+               "the job to reach the held clip")  # fmt: skip
+    decoding = [
+        p for p in _descendants(proc.pid) if "preprocess.video.isolation" in " ".join(p.cmdline())
+    ]
     assert decoding, "the job never started decoding"
-    time.sleep(1.0)
     workers = _descendants(proc.pid)
     assert any("sdk_worker_main" in " ".join(p.cmdline()) for p in workers), "no worker process"
     os.kill(proc.pid, signal.SIGINT)

@@ -6,13 +6,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
 
 from preprocess.synthetic import SyntheticConfig, make_dataset
 from schemas import dataset_info, layout
+from tests.waiting import wait_until
 from training import input_pipeline
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -56,13 +56,11 @@ def test_sigkill_mid_run_leaves_no_finished_looking_folder_and_rerun_finishes(tm
     out = tmp_path / "out"
     cmd = _command(manifest, root / "videos", out)
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    children = []
-    while not children and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-        children = _decoder_children(proc.pid)
+    # Killed while it sits on the held clip (the test decoder marks that point).
+    wait_until(lambda: os.path.exists(f"{waiting}.waiting") or proc.poll() is not None, 120,
+               "the job to reach the held clip")  # fmt: skip
+    children = _decoder_children(proc.pid)
     assert children, "the job never started decoding"
-    time.sleep(1.0)  # let it decode the other clips and sit on the held one
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL

@@ -11,14 +11,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 
-import psutil
 import pytest
 
 from preprocess.synthetic import SyntheticConfig, make_dataset
 from schemas import dataset_info, layout
+from tests.waiting import wait_until
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 POISON = "tests.preprocess.poison_decoders:decode_clip"
@@ -50,14 +49,10 @@ def held(tmp_path_factory):
     return manifest, root / "videos", f"{waiting}.hold"
 
 
-def _wait_for_decoding(proc, timeout_s=120):
-    deadline = time.time() + timeout_s
-    while proc.poll() is None and time.time() < deadline:
-        children = psutil.Process(proc.pid).children(recursive=True)
-        if any("preprocess.video.isolation" in " ".join(c.cmdline()) for c in children):
-            return
-        time.sleep(0.1)
-    raise AssertionError("the job never started decoding")
+def _wait_for_the_held_clip(proc, hold):
+    wait_until(lambda: os.path.exists(hold.replace(".hold", ".waiting")) or proc.poll() is not None,
+               120, "the job to reach the held clip")  # fmt: skip
+    assert proc.poll() is None, "the job ended before it reached the held clip"
 
 
 def _shards(out):
@@ -76,7 +71,7 @@ def test_a_second_run_into_a_busy_folder_is_refused_and_the_first_finishes(held,
     first = subprocess.Popen(_command(manifest, videos, out), cwd=REPO,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        _wait_for_decoding(first)
+        _wait_for_the_held_clip(first, hold)
         records_before = sorted(os.listdir(out / layout.RECORDS_DIR))
         # The same command (which would restart a killed run) and another one with --overwrite.
         for extra in ((), ("--overwrite", "--num_shards=1")):

@@ -2,9 +2,9 @@
 logged."""
 
 import io
-import time
 
 from preprocess import progress
+from tests.waiting import wait_until
 
 
 def _append(path, *lines):
@@ -36,7 +36,7 @@ def test_terminal_gets_a_redrawn_line(tmp_path, monkeypatch):
         progress.ProgressReader(str(path)), 10, out, terminal=True, refresh_s=0.05
     ).start()
     _append(path, "0 ok", "1 ok", "2 not_a_video")
-    time.sleep(0.3)
+    wait_until(lambda: "decoding 3/10" in out.getvalue(), 30, "the line to show 3 clips")
     display.stop()
     text = out.getvalue()
     assert "\r" in text  # redrawn in place
@@ -48,14 +48,14 @@ def test_terminal_gets_a_redrawn_line(tmp_path, monkeypatch):
 def test_elsewhere_a_line_every_interval_and_a_final_one(tmp_path):
     path = tmp_path / "progress.log"
     out = io.StringIO()
+    reader = progress.ProgressReader(str(path))
     display = progress.ProgressDisplay(
-        progress.ProgressReader(str(path)), 4, out, terminal=False, refresh_s=0.05,
-        log_every_s=0.2,
+        reader, 4, out, terminal=False, refresh_s=0.05, log_every_s=0.2,
     ).start()  # fmt: skip
     _append(path, "0 ok")
-    time.sleep(0.15)
+    wait_until(lambda: reader.done == 1, 30, "the reader to see clip 0")
     _append(path, "1 ok")
-    time.sleep(0.5)
+    wait_until(lambda: "decoded 2/4 clips, " in out.getvalue(), 30, "a logged line at 2 clips")
     _append(path, "2 ok", "3 timeout")
     display.stop()
     lines = out.getvalue().splitlines()
