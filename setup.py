@@ -12,7 +12,7 @@ REQUIRED = [
     "av==18.1.0",  # PyAV: FFmpeg bindings with FFmpeg in the wheel; the exact default decoder
     "numpy==2.4.6",
     "absl-py==2.5.1",
-    "pillow==12.3.0",  # contact sheets (schemas.inspect)
+    "pillow==12.3.0",  # contact sheets (training.inspect)
     "matplotlib==3.11.2",  # training curves (training.curves)
     "tqdm==4.70.1",  # the preprocess progress line
     "psutil==7.2.2",  # an interrupted preprocess run ends its worker processes
@@ -51,7 +51,7 @@ setuptools.setup(
             "aslvid2gloss-train=training.__main__:console_main",
             "aslvid2gloss-evaluate=training.evaluate:console_main",
             "aslvid2gloss-predict=training.predict:console_main",
-            "aslvid2gloss-inspect=schemas.inspect:console_main",
+            "aslvid2gloss-inspect=training.inspect:console_main",
             "aslvid2gloss-curves=training.curves:console_main",
         ],
     },

@@ -2,10 +2,11 @@
 
 Both jobs' commands keep the console quiet the same way: TensorFlow's C++ start-up lines and the
 frameworks' INFO lines are hidden, our own lines and every warning are shown, and `--verbosity`
-takes the same names (warning, info, debug) and absl's numbers for them. The mechanism lives here,
-beside schemas/lazy_tf.py, because `schemas` is the one package that preprocess, training and
-`schemas.inspect` all import, and nothing else is common to them: training/console.py builds its
-absl commands on it, preprocess/cli.py and schemas/inspect.py their argparse ones.
+takes the same names (warning, info, debug) and absl's numbers for them. The mechanism lives
+here, beside schemas/lazy_tf.py, because `schemas` is the one package both jobs import: training
+may import nothing of preprocess but its video floor, and the design fixes the top-level
+packages. training/console.py builds its absl commands on it (and training/inspect.py, the shard
+inspector, its argparse one); preprocess/flags.py and preprocess/cli.py the preprocess command.
 
 A local preprocess run starts worker processes (Beam's FnApiRunner), each importing TensorFlow,
 and each writes straight to the terminal it inherited: Beam's worker `INFO` lines (logged before

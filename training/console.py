@@ -11,7 +11,7 @@ and their `aslvid2gloss-*` console scripts) starts through `run`, so they behave
 - Ctrl-C prints one line saying what the same command does when run again, exit status 130.
 
 The verbosity names, the TensorFlow log levels and the line format are schemas/console.py's,
-shared with preprocess and schemas.inspect; what is absl's (its handler, --help, app.run) is here.
+shared with preprocess and training.inspect; what is absl's (its handler, --help, app.run) is here.
 """
 
 from __future__ import annotations

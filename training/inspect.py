@@ -1,7 +1,7 @@
-"""`python -m schemas.inspect OUT`: checks every record against the contract, counts, draws clips.
+"""`python -m training.inspect OUT`: checks every record against the contract, counts, draws clips.
 
-    python -m schemas.inspect build/demo/records
-    python -m schemas.inspect build/demo/records --contact_sheet=contact_sheet.png \
+    python -m training.inspect build/demo/records
+    python -m training.inspect build/demo/records --contact_sheet=contact_sheet.png \
         --split=train --max_clips=10
 
 Prints the records per split and label and every problem found (exit status 1 if any); the
@@ -240,7 +240,7 @@ def main(argv=None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m schemas.inspect",
+        prog="python -m training.inspect",
         description=__doc__.splitlines()[0],
         allow_abbrev=False,
     )
@@ -284,7 +284,7 @@ def _save_contact_sheet(samples, args) -> None:
 
 
 def console_main() -> int:
-    """`python -m schemas.inspect` and the aslvid2gloss-inspect console script: main() with the
+    """`python -m training.inspect` and the aslvid2gloss-inspect console script: main() with the
     console set up first, so TensorFlow's start-up lines stay hidden (schemas/console.py)."""
     argv = sys.argv[1:]
     verbosity = console.verbosity_from_argv(argv)

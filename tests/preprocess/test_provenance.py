@@ -180,7 +180,7 @@ def _version_1_keys():
 
 
 def test_inspect_shows_the_coverage_table(run):
-    from schemas import inspect
+    from training import inspect
 
     _, out = run
     text = inspect.format_report(inspect.inspect_dataset(str(out)))

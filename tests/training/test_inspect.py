@@ -1,4 +1,4 @@
-"""`python -m schemas.inspect`: counts, contract checks on every record, a contact sheet PNG."""
+"""`python -m training.inspect`: counts, contract checks on every record, a contact sheet PNG."""
 
 import os
 import re
@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from schemas import inspect
 from schemas.features import ClipMeta, ClipSchema
 from tests.training.shards import write_shards
+from training import inspect
 
 
 @pytest.fixture
@@ -115,14 +115,14 @@ def test_command_prints_the_report_only_and_help_skips_tensorflow(folder):
 
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     result = subprocess.run(
-        [sys.executable, "-m", "schemas.inspect", folder],
+        [sys.executable, "-m", "training.inspect", folder],
         capture_output=True, text=True, cwd=repo, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "every record matches the contract" in result.stdout
     assert result.stderr == "", result.stderr[-2000:]  # no TensorFlow start-up lines
     code = (
-        "import sys; from schemas.inspect import main\n"
+        "import sys; from training.inspect import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "print('TF', 'tensorflow' in sys.modules)"
     )
