@@ -68,7 +68,7 @@ class GpuBenchConfig:
 def jax_train_step(model, learning_rate: float):
     """The network's train step as one jitted JAX function (Keras' stateless API).
 
-    Same loss and optimizer as training.model.compile_model; state is donated so the update
+    Same loss and optimizer as training.optimization.compile_model; state is donated so the update
     happens in place on the device.
     """
     import jax
@@ -125,7 +125,7 @@ def time_setting(config: GpuBenchConfig, batch_size: int, precision: str, varian
     import jax
     import numpy as np
 
-    from training.model import LEARNING_RATE
+    from training.config import LEARNING_RATE
 
     frames, size = config.clip_shape
     model = build_network(config, precision, variant)

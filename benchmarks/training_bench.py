@@ -181,7 +181,8 @@ def new_model(
     """
     import keras
 
-    from training.model import build_model, build_model_v1, compile_model
+    from training.model import build_model, build_model_v1
+    from training.optimization import compile_model
 
     previous = keras.config.dtype_policy()
     if mixed_precision != "none":

@@ -35,7 +35,8 @@ def main(argv=None) -> int:
     import numpy as np
 
     from benchmarks.common import format_table, machine_info
-    from training.model import build_model, compile_model
+    from training.model import build_model
+    from training.optimization import compile_model
 
     cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
     strategies = {

@@ -18,7 +18,7 @@ CHECKPOINTS = ("last", "best")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16")
 LR_SCHEDULES = ("constant", "cosine")
-LEARNING_RATE = 1e-3  # the published network's Adam rate (training.model.LEARNING_RATE)
+LEARNING_RATE = 1e-3  # the published network's Adam rate (training.optimization.compile_model)
 
 # Settings that shape the training state a checkpoint holds: resuming a run with other values
 # would silently mix two trainings, so it is an error (`changed_state_settings`). --epochs may

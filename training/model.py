@@ -8,7 +8,6 @@ import keras
 FILTERS = (4, 8, 14, 16)
 DROPOUT = 0.2
 RECURRENT_DROPOUT = 0.2
-LEARNING_RATE = 1e-3
 
 
 def min_side(size: int) -> int:
@@ -127,28 +126,3 @@ def _classifier(inputs, x, num_classes, dropout, recurrent_dropout) -> keras.Mod
         x
     )
     return keras.Model(inputs, outputs, name="convlstm_gloss_classifier")
-
-
-def compile_model(
-    model: keras.Model, learning_rate: float = LEARNING_RATE, jit_compile: bool = False
-) -> keras.Model:
-    """Adam + sparse categorical cross-entropy + accuracy, as the original was trained.
-
-    jit_compile under MirroredStrategy (the model built in its scope) compiles each replica's
-    forward and backward pass with XLA instead (training.replica_jit): Keras' own XLA step
-    cannot run there.
-    """
-    replica_jit = False
-    if jit_compile and keras.backend.backend() == "tensorflow":
-        from training import replica_jit as rj  # TensorFlow only: this module imports Keras alone
-
-        replica_jit = rj.needs_replica_jit(model)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        jit_compile=jit_compile and not replica_jit,
-    )
-    if replica_jit:
-        rj.use_replica_jit(model)
-    return model

@@ -1,11 +1,11 @@
 """The update rule: Adam with a constant or cosine learning rate after a linear warm-up, and the
-cross-entropy loss with optional label smoothing; `compile_for_training` puts them on a model."""
+cross-entropy loss with optional label smoothing; `compile_model` puts them on a model."""
 
 from __future__ import annotations
 
 import keras
 
-from training.config import TrainConfig
+from training.config import LEARNING_RATE, TrainConfig
 
 
 def learning_rate(config: TrainConfig, steps_per_epoch: int):
@@ -58,14 +58,36 @@ def make_loss(label_smoothing: float) -> keras.losses.Loss:
     return SmoothedSparseCrossentropy(label_smoothing)
 
 
-def compile_for_training(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
-    """Adam + cross-entropy + top-1 accuracy ("accuracy", "val_accuracy" in the logs)."""
+def compile_model(
+    model: keras.Model,
+    learning_rate=LEARNING_RATE,
+    jit_compile: bool = False,
+    *,
+    label_smoothing: float = 0.0,
+) -> keras.Model:
+    """Adam + cross-entropy + top-1 accuracy ("accuracy", "val_accuracy" in the logs).
+
+    The one compile of the trainer, the tests and the benchmarks, so all of them measure the
+    update the trainer runs. `learning_rate`: a float or a schedule (`learning_rate(config, ...)`
+    above). jit_compile under MirroredStrategy (the model built in its scope) compiles each
+    replica's forward and backward pass with XLA instead (training.replica_jit): Keras' own XLA
+    step cannot run there.
+    """
+    replica_jit = False
+    if jit_compile and keras.backend.backend() == "tensorflow":
+        # Imported here: replica_jit imports TensorFlow, which this module otherwise does not need.
+        from training import replica_jit as rj
+
+        replica_jit = rj.needs_replica_jit(model)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate(config, steps_per_epoch)),
-        loss=make_loss(config.label_smoothing),
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss=make_loss(label_smoothing),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        jit_compile=config.jit_compile,
+        jit_compile=jit_compile and not replica_jit,
     )
+    if replica_jit:
+        rj.use_replica_jit(model)
+    return model
 
 
 def current_learning_rate(optimizer) -> float:

@@ -94,7 +94,12 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy) -> dict:
     # ---- model, optimizer and their checkpoint, built under the strategy (mirrored variables)
     with strategy.scope():
         model = build_model(info.num_labels, info.clip.num_frames, info.clip.size)
-        optimization.compile_for_training(model, config, data.steps_per_epoch)
+        optimization.compile_model(
+            model,
+            optimization.learning_rate(config, data.steps_per_epoch),
+            config.jit_compile,
+            label_smoothing=config.label_smoothing,
+        )
         state = checkpointing.TrainState(model, backup_dir, config.checkpoint_every_steps)
         step = state.restore()
     total_steps = data.steps_per_epoch * config.epochs

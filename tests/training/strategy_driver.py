@@ -33,7 +33,8 @@ def main(argv):
         )
     from training import input_pipeline, keras_multi_worker, shard_source, trainer
     from training.config import TrainConfig
-    from training.model import build_model, compile_model
+    from training.model import build_model
+    from training.optimization import compile_model
     from training.strategy import make_strategy
 
     strategy = make_strategy(FLAGS.strategy)

@@ -11,7 +11,8 @@ import pytest
 from tests.training.conftest import PYTHON, REPO, subprocess_env
 from training import checkpointing, run_folder, trainer
 from training.config import TrainConfig
-from training.model import build_model, compile_model
+from training.model import build_model
+from training.optimization import compile_model
 
 DATA = ".data-00000-of-00001"
 

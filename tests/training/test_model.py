@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from training.model import build_model, compile_model
+from training.model import build_model
+from training.optimization import compile_model
 
 
 def trainable_params(model):

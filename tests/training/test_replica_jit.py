@@ -10,7 +10,8 @@ import subprocess
 import pytest
 
 from tests.training.conftest import PYTHON, REPO, subprocess_env
-from training.model import build_model, compile_model
+from training.model import build_model
+from training.optimization import compile_model
 
 
 def test_without_a_mirrored_strategy_keras_own_xla_step_is_kept():

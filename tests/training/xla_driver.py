@@ -41,7 +41,8 @@ def main(argv):
     import keras
 
     from training import input_pipeline, shard_source
-    from training.model import build_model, compile_model
+    from training.model import build_model
+    from training.optimization import compile_model
     from training.strategy import make_strategy
 
     mirrored = make_strategy("mirrored")
