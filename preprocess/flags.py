@@ -15,7 +15,7 @@ from preprocess import manifests
 from preprocess.pipeline import DEFAULT_TARGET_SHARD_MB, PreprocessConfig
 from preprocess.runner import LOCAL_RUNNING_MODE
 from preprocess.video import registry
-from preprocess.video.isolation import ClipLimits
+from preprocess.video.limits import ClipLimits
 from schemas import console
 from schemas import dataset_info as info_files
 from schemas.features import FRAME_ENCODINGS, ClipSchema

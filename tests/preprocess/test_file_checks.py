@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from preprocess.video import decoder, isolation, registry
+from preprocess.video import decoder, isolation, limits, registry
 from preprocess.video.messages import ClipRequest, VideoRequest
 from preprocess.video.sampling import Window
 from schemas.dataset_info import DatasetInfo
@@ -32,7 +32,7 @@ def _reasons(path: str) -> dict[str, tuple[str, str]]:
             out[name] = ("ok", "")
         except decoder.DecodeError as e:
             out[name] = (e.reason, e.detail)
-        isolated = isolation.IsolatedDecoder(name, isolation.ClipLimits(timeout_s=20))
+        isolated = isolation.IsolatedDecoder(name, limits.ClipLimits(timeout_s=20))
         try:
             request = VideoRequest(path, (ClipRequest(Window.by_frames(), 4, 16),))
             (reply,) = isolated.decode_video(request)

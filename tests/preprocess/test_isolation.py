@@ -14,7 +14,8 @@ import pytest
 from preprocess import cli, manifests
 from preprocess.synthetic import SyntheticConfig, make_dataset
 from preprocess.video import decoder, demux
-from preprocess.video.isolation import ClipLimits, IsolatedDecoder, check_declared_size
+from preprocess.video.isolation import IsolatedDecoder
+from preprocess.video.limits import ClipLimits, check_declared_size
 from preprocess.video.messages import ClipReply, ClipRequest, VideoRequest, clip_window
 from preprocess.video.sampling import Window
 from schemas import dataset_info, features
