@@ -6,7 +6,7 @@ import pytest
 
 from preprocess.video import decoder, decord_decoder, sampling
 from tests.preprocess import video_corpus as corpus
-from tests.preprocess.test_decoder import RANGES, assert_frame_exact, expected_indices
+from tests.preprocess.frame_exact import RANGES, assert_frame_exact, expected_indices
 
 # decord seeks to sampled frames and lands on wrong ones in these (BUILD.md lists them).
 DECORD_WRONG = ("mpeg4_bframes.avi", "mpeg2.mpg")
