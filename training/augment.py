@@ -5,7 +5,7 @@ r"""Training-only clip augmentation: one random change per clip, the same on eve
 
 A sign is a movement: each frame of a clip gets the same crop, rotation, flip, brightness and
 contrast, so the motion between frames is untouched. Only the training input applies it (see
-`input_pipeline.make_dataset`); evaluate, predict and the SavedModel never do (docs/design.md).
+`input_pipeline.make_for_train`); evaluate, predict and the SavedModel never do (docs/design.md).
 Importing this module does not import TensorFlow, so `--help` stays fast.
 """
 

@@ -50,8 +50,8 @@ def evaluate(
         source.format, shard_source.DataFormat(f"the run in {model_dir}", info, tuple(labels))
     )
     shard_source.check_shards(source)
-    data = input_pipeline.make_dataset(
-        source.files, source.info, batch_size, training=False, record_limits=source.record_limits
+    data = input_pipeline.make_for_eval(
+        source.files, source.info, batch_size, record_limits=source.record_limits
     )
 
     @tf.function

@@ -281,7 +281,7 @@ def check_shards(source: DataSource) -> None:
     """Parses the first record of every shard, so a foreign or broken shard fails before training.
 
     Reads one record per shard (in parallel), not the whole data; the label range of every other
-    record is asserted inside the pipeline (see `make_dataset`).
+    record is asserted inside the pipeline (training.input_pipeline).
     """
     files = tf.data.Dataset.from_tensor_slices(list(source.files))
     # Damaged shards kept under skip_corrupt have their first record whole (others were dropped).

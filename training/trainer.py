@@ -92,23 +92,7 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy) -> dict:
         write_config(config, data.steps_per_epoch, strategy)
 
     # ---- model, optimizer and their checkpoint, built under the strategy (mirrored variables)
-    with strategy.scope():
-        model = build_model(info.num_labels, info.clip.num_frames, info.clip.size)
-        optimization.compile_model(
-            model,
-            optimization.learning_rate(config, data.steps_per_epoch),
-            config.jit_compile,
-            label_smoothing=config.label_smoothing,
-        )
-        state = checkpointing.TrainState(model, backup_dir, config.checkpoint_every_steps)
-        step = state.restore()
-    total_steps = data.steps_per_epoch * config.epochs
-    if step > total_steps:
-        raise ValueError(
-            f"{config.model_dir} holds a checkpoint at step {step}, past the {total_steps} steps "
-            f"of --epochs={config.epochs} x {data.steps_per_epoch} steps: use a larger --epochs "
-            "or a new --model_dir"
-        )
+    model, state, step = build_and_restore(config, strategy, data, backup_dir)
 
     # ---- data
     make_train_data, val_data = make_inputs(config, strategy, data)
@@ -126,6 +110,30 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy) -> dict:
     run_folder.write_json(join(out_dir, run_folder.SUMMARY_JSON), summary)
     log.info("Finished at step %d; model in %s", summary["global_step"], out_dir)
     return summary
+
+
+def build_and_restore(config: TrainConfig, strategy, data: TrainData, backup_dir: str):
+    """(model, training state, the step it resumes at): built in the strategy's scope, so the
+    variables are mirrored; a checkpoint past the last step of --epochs is refused."""
+    info = data.source.info
+    with strategy.scope():
+        model = build_model(info.num_labels, info.clip.num_frames, info.clip.size)
+        optimization.compile_model(
+            model,
+            optimization.learning_rate(config, data.steps_per_epoch),
+            config.jit_compile,
+            label_smoothing=config.label_smoothing,
+        )
+        state = checkpointing.TrainState(model, backup_dir, config.checkpoint_every_steps)
+        step = state.restore()
+    total_steps = data.steps_per_epoch * config.epochs
+    if step > total_steps:
+        raise ValueError(
+            f"{config.model_dir} holds a checkpoint at step {step}, past the {total_steps} steps "
+            f"of --epochs={config.epochs} x {data.steps_per_epoch} steps: use a larger --epochs "
+            "or a new --model_dir"
+        )
+    return model, state, step
 
 
 def open_data(config: TrainConfig) -> TrainData:
@@ -171,11 +179,10 @@ def distributed_train_data(
     """
 
     def make(context: tf.distribute.InputContext) -> tf.data.Dataset:
-        return input_pipeline.make_dataset(
+        return input_pipeline.make_for_train(
             source.files,
             source.info,
-            batch_size=context.get_per_replica_batch_size(batch_size),
-            training=True,
+            context.get_per_replica_batch_size(batch_size),
             shuffle_buffer=shuffle_buffer,
             seed=seed,
             cache=cache,
@@ -207,8 +214,8 @@ def make_inputs(config: TrainConfig, strategy, data: TrainData):
     # the replicas and, across workers, shards by record (every worker reads all files and keeps
     # its part; fine for a small split) and agrees on where the data ends.
     val = data.val_source
-    val_data = input_pipeline.make_dataset(
-        val.files, val.info, config.batch_size, training=False, record_limits=val.record_limits
+    val_data = input_pipeline.make_for_eval(
+        val.files, val.info, config.batch_size, record_limits=val.record_limits
     )
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
