@@ -80,7 +80,7 @@ def prepare_data(
     many shards."""
     from benchmarks import preprocess_bench as pb
     from preprocess import cli, manifests
-    from training import input_pipeline
+    from training import shard_source
 
     corpus = pb.make_corpus(os.path.join(workdir, "corpus"), config.tiny)
     if copies > 1:
@@ -101,7 +101,7 @@ def prepare_data(
         ],
         save_main_session=False,
     )
-    source = input_pipeline.open_source(os.path.join(out, "train-*"))
+    source = shard_source.open_source(os.path.join(out, "train-*"))
     manifest = manifests.read_manifest(corpus.manifest, corpus.video_dir, splits=["train"])
     return BenchData(source.files, source.info, tuple(manifest.clips), config.tiny)
 

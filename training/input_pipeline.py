@@ -16,7 +16,6 @@ import tensorflow as tf
 
 from schemas.dataset_info import DatasetInfo
 from training.shard_source import corrupt_shard_error
-from training.shard_source import open_source as open_source  # for callers outside training/
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Prefix of the in-pipeline label assertion; the trainer turns that failure into a ValueError.

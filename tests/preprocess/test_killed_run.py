@@ -13,7 +13,7 @@ import pytest
 from preprocess.synthetic import SyntheticConfig, make_dataset
 from schemas import dataset_info, layout
 from tests.waiting import wait_until
-from training import input_pipeline
+from training import shard_source
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 POISON = "tests.preprocess.poison_decoders:decode_clip"
@@ -69,7 +69,7 @@ def test_sigkill_mid_run_leaves_no_finished_looking_folder_and_rerun_finishes(tm
     assert dataset_info.DATASET_JSON not in names, "a killed run must not look finished"
     assert not [n for n in names if n.endswith(".tfrecord")], "no shard before decoding ends"
     with pytest.raises((FileNotFoundError, ValueError)):
-        input_pipeline.open_source(f"{out}/*")  # the trainer refuses the folder
+        shard_source.open_source(f"{out}/*")  # the trainer refuses the folder
     # The decoding child does not outlive the killed job (it watches its parent).
     gone = psutil.wait_procs(children, timeout=10)[1]
     assert not gone, f"decoder processes left running: {gone}"
@@ -92,4 +92,4 @@ def test_sigkill_mid_run_leaves_no_finished_looking_folder_and_rerun_finishes(tm
     assert info.num_failures == 0
     assert sum(s["examples"] for s in info.splits.values()) == 7
     assert not [n for n in os.listdir(out) if n.endswith(".tmp")]
-    assert input_pipeline.open_source(f"{out}/*").num_examples == 7
+    assert shard_source.open_source(f"{out}/*").num_examples == 7

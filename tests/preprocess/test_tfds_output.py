@@ -74,12 +74,12 @@ def test_builder_from_directory_reads_our_shards(jpeg_out):
 
 
 def test_our_trainer_still_reads_the_folder_with_tfds_files_beside_the_shards(jpeg_out):
-    from training import input_pipeline
+    from training import shard_source
 
     assert (jpeg_out / "features.json").exists() and (jpeg_out / "label.labels.txt").exists()
     splits = dataset_info.read_dataset_info(str(jpeg_out)).splits
     total = sum(entry["examples"] for entry in splits.values())
-    assert input_pipeline.open_source(f"{jpeg_out}/*").num_examples == total
+    assert shard_source.open_source(f"{jpeg_out}/*").num_examples == total
 
 
 def test_raw_frames_read_the_same_and_gzip_gets_no_tfds_metadata(data, tmp_path):
