@@ -12,7 +12,7 @@ import difflib
 import re
 
 from preprocess import manifests
-from preprocess.pipeline import DEFAULT_TARGET_SHARD_MB, PreprocessConfig
+from preprocess.config import DEFAULT_TARGET_SHARD_MB, PreprocessConfig
 from preprocess.runner import LOCAL_RUNNING_MODE
 from preprocess.video import registry
 from preprocess.video.limits import ClipLimits

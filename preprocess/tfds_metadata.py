@@ -12,7 +12,7 @@ shards cannot be read by TFDS: nothing is written for them.
 
 from __future__ import annotations
 
-from preprocess.pipeline import shard_lengths
+from preprocess.shards import shard_lengths
 from schemas import dataset_info as info_files
 from schemas import fileio, layout, tfds_features
 

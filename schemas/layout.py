@@ -29,7 +29,7 @@ STARTED_JSON = ".preprocess-started.json"
 FAILED_JSON = ".preprocess-failed.json"
 # the validated clip list the job reads (preprocess.staging).
 STAGED_CLIPS = ".clips.jsonl"
-# encoded records, one file each, until their shard is written (preprocess.pipeline).
+# encoded records, one file each, until their shard is written (preprocess.decode_step).
 RECORDS_DIR = ".records"
 # what the job leaves for the launcher, which turns it into dataset.json (preprocess.outcome).
 RUN_STATS_JSON = ".run-stats.json"

@@ -16,6 +16,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from preprocess import manifests, outcome, pipeline
+from preprocess.config import PreprocessConfig
 from preprocess.synthetic import SyntheticConfig, make_dataset
 from schemas import layout
 from schemas.features import ClipSchema
@@ -40,7 +41,7 @@ def manifest(tmp_path_factory):
 
 def _job(manifest, out):
     """The Beam job as the launcher runs it, up to (not including) the launcher's checks."""
-    config = pipeline.PreprocessConfig(output_dir=str(out), schema=ClipSchema(num_frames=4,
+    config = PreprocessConfig(output_dir=str(out), schema=ClipSchema(num_frames=4,
                                                                               size=16))  # fmt: skip
     with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
         pipeline.build_pipeline(p, manifest.clips, config, num_labels=len(manifest.glosses))

@@ -15,9 +15,10 @@ from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from preprocess import cli, flags, job, manifests, pipeline, runner
+from preprocess import cli, decode_step, flags, job, manifests, pipeline, runner, shards
+from preprocess.config import PreprocessConfig
 from preprocess.synthetic import SyntheticConfig, make_dataset
-from schemas import dataset_info, features
+from schemas import dataset_info, features, layout
 from schemas.features import ClipSchema
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -108,7 +109,7 @@ def test_writes_every_good_clip_and_records_every_bad_one(dataset, tmp_path):
     assert (out / "labels.txt").read_text().splitlines() == ["circle", "left-right", "up-down"]
     assert dataset_info.read_dataset_info(str(out)).splits == info["splits"]
     assert not [n for n in os.listdir(out) if n.endswith(".tmp")]
-    assert pipeline.RECORDS_DIR not in os.listdir(out), "records wait there only until written"
+    assert layout.RECORDS_DIR not in os.listdir(out), "records wait there only until written"
 
 
 def test_labels_follow_manifest_gloss_order_and_top_k(dataset, tmp_path):
@@ -160,11 +161,11 @@ def test_shard_count_from_flag_and_from_size(dataset, tmp_path):
 
 def test_plan_splits_by_size_and_covers_every_clip_once():
     items = [(i, f"{i * 7919 % 101:03d}", 40) for i in range(10)]
-    plan = dict(pipeline.plan_split_shards("train", items, target_bytes=100, num_shards=0))
+    plan = dict(shards.plan_split_shards("train", items, target_bytes=100, num_shards=0))
     assert sorted(plan) == list(range(10))
     assert {v[2] for v in plan.values()} == {4}  # 400 bytes / 100 per shard
     assert sorted(v[1] for v in plan.values()) == sorted([0, 1, 2, 3] * 2 + [0, 1])
-    few = dict(pipeline.plan_split_shards("val", items[:2], target_bytes=1, num_shards=0))
+    few = dict(shards.plan_split_shards("val", items[:2], target_bytes=1, num_shards=0))
     assert {v[2] for v in few.values()} == {2}, "never more shards than clips"
 
 
@@ -212,11 +213,9 @@ def test_decode_clips_transform_routes_failures(dataset, tmp_path):
     manifest, video_dir = dataset
     clips = [c for c in manifests.read_manifest(manifest, video_dir).clips if c.split == "val"]
     bad = ("broken", "empty", "missing")
-    config = pipeline.PreprocessConfig(
-        output_dir=str(tmp_path), schema=ClipSchema(num_frames=4, size=16)
-    )
+    config = PreprocessConfig(output_dir=str(tmp_path), schema=ClipSchema(num_frames=4, size=16))
     with test_pipeline.TestPipeline() as p:
-        result = p | beam.Create(list(enumerate(clips))) | pipeline.DecodeClips(config)
+        result = p | beam.Create(list(enumerate(clips))) | decode_step.DecodeClips(config)
         assert_that(
             result.clips | beam.Map(lambda c: c.clip_id),
             equal_to([c.clip_id for c in clips if c.video_id not in bad]),
@@ -356,9 +355,7 @@ def test_beam_counters_count_written_and_failed_by_reason(dataset, tmp_path):
 
     manifest, video_dir = dataset
     clips = [c for c in manifests.read_manifest(manifest, video_dir).clips if c.split == "val"]
-    config = pipeline.PreprocessConfig(
-        output_dir=str(tmp_path), schema=ClipSchema(num_frames=4, size=16)
-    )
+    config = PreprocessConfig(output_dir=str(tmp_path), schema=ClipSchema(num_frames=4, size=16))
     p = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
     pipeline.build_pipeline(p, clips, config, num_labels=3)
     result = p.run()
@@ -372,7 +369,7 @@ def test_beam_counters_count_written_and_failed_by_reason(dataset, tmp_path):
     assert counter("clips_failed") == 3
     assert counter("failed_missing_file") == 1 and counter("failed_empty_file") == 1
     # The job leaves its stats; the launcher (preprocess.outcome) writes dataset.json from them.
-    assert (tmp_path / pipeline.RUN_STATS_JSON).exists()
+    assert (tmp_path / layout.RUN_STATS_JSON).exists()
 
 
 def test_local_runs_never_try_to_download_prism(dataset, tmp_path, caplog):
@@ -420,7 +417,7 @@ def test_frames_encoded_in_the_decoding_process_give_the_same_shards(dataset, tm
     digests = []
     for encode_in_decoder in (True, False):
         out = tmp_path / f"encode_in_decoder_{encode_in_decoder}"
-        config = pipeline.PreprocessConfig(
+        config = PreprocessConfig(
             output_dir=str(out),
             schema=ClipSchema(num_frames=4, size=16),
             encode_in_decoder=encode_in_decoder,

@@ -8,7 +8,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
-from preprocess import manifests, pipeline, staging
+from preprocess import manifests, pipeline, shards, staging
+from preprocess.config import PreprocessConfig
 from schemas.features import ClipSchema
 
 
@@ -59,7 +60,7 @@ def test_the_job_reads_the_staged_file(tmp_path):
 
 
 def _graph_bytes(tmp_path, n):
-    config = pipeline.PreprocessConfig(output_dir=str(tmp_path / f"out{n}"), schema=ClipSchema())
+    config = PreprocessConfig(output_dir=str(tmp_path / f"out{n}"), schema=ClipSchema())
     p = beam.Pipeline(options=PipelineOptions([]))
     staged = staging.stage_clips(_clips(n), str(tmp_path / f"clips{n}.jsonl"))
     pipeline.build_pipeline(p, staged, config, num_labels=100, command_line=["x"])
@@ -72,8 +73,8 @@ def test_job_graph_is_the_same_size_for_100_or_100000_clips(tmp_path):
 
 
 def test_shard_lengths_match_the_shard_plan():
-    for examples, shards in ((10, 3), (7, 7), (1, 1), (100, 8)):
+    for examples, count in ((10, 3), (7, 7), (1, 1), (100, 8)):
         items = [(i, f"{i * 7919 % 101:05d}", 1) for i in range(examples)]
-        plan = list(pipeline.plan_split_shards("train", items, target_bytes=1, num_shards=shards))
-        counted = [sum(1 for _, v in plan if v[1] == s) for s in range(shards)]
-        assert pipeline.shard_lengths(examples, shards) == counted
+        plan = list(shards.plan_split_shards("train", items, target_bytes=1, num_shards=count))
+        counted = [sum(1 for _, v in plan if v[1] == s) for s in range(count)]
+        assert shards.shard_lengths(examples, count) == counted
