@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from preprocess.manifests import validation as _v
+from preprocess.manifests import video_paths
 from preprocess.manifests.asl_citizen import read_asl_citizen
 from preprocess.manifests.autsl import read_autsl
 from preprocess.manifests.base import (
@@ -58,6 +58,7 @@ from preprocess.manifests.folder import read_folder
 from preprocess.manifests.msasl import read_msasl
 from preprocess.manifests.wlasl import read_wlasl_json
 from schemas import fileio
+from schemas.layout import join
 
 __all__ = [
     "CSV_COLUMNS",
@@ -109,7 +110,9 @@ def read_manifest(
     elif kind == "csv":
         result = read_csv(manifest, video_dir)
     elif kind == "folder":
-        if video_dir is not None and _v.norm_dir(video_dir) != _v.norm_dir(manifest):
+        if video_dir is not None and video_paths.norm_dir(video_dir) != video_paths.norm_dir(
+            manifest
+        ):
             raise ManifestError(
                 f"{manifest}: a folder manifest holds its own videos; video_dir={video_dir!r} "
                 "must be left unset (or be the same folder)"
@@ -132,13 +135,13 @@ def detect_format(manifest: str) -> str:
         if any(mark in names for mark in _MSASL_MARKS):
             return "msasl"
         if "splits" in names and any(
-            fileio.exists(_v.join(manifest, f"splits/{split}.csv")) for split in SPLITS
+            fileio.exists(join(manifest, f"splits/{split}.csv")) for split in SPLITS
         ):
             return "asl_citizen"
         if any(mark in names for mark in _AUTSL_MARKS):
             return "autsl"
         return "folder"
-    ext = _v.extension(manifest)
+    ext = video_paths.extension(manifest)
     if ext == ".json":
         return "wlasl"
     if ext == ".csv":

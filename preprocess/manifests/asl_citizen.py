@@ -22,9 +22,11 @@ from __future__ import annotations
 import os
 import re
 
+from preprocess.manifests import reading, video_paths
 from preprocess.manifests import validation as v
 from preprocess.manifests.base import SPLITS, Clip, Manifest, ManifestError
 from schemas import fileio
+from schemas.layout import join
 
 FORMAT = "asl_citizen"
 HEADER = ("Participant ID", "Video file", "Gloss", "ASL-LEX Code")
@@ -37,9 +39,9 @@ def read_asl_citizen(root: str, video_dir: str | None = None) -> Manifest:
         raise ManifestError(
             f"{root}: not a folder, expected the ASL_Citizen folder holding splits/train.csv"
         )
-    root = v.norm_dir(root)
-    video_dir = v.norm_dir(video_dir) if video_dir else v.join(root, "videos")
-    if not fileio.exists(v.join(root, "splits/train.csv")):
+    root = video_paths.norm_dir(root)
+    video_dir = video_paths.norm_dir(video_dir) if video_dir else join(root, "videos")
+    if not fileio.exists(join(root, "splits/train.csv")):
         raise ManifestError(
             f"{root}: no splits/train.csv, expected the ASL_Citizen folder holding "
             "splits/{train,val,test}.csv (train.csv numbers the labels)"
@@ -50,14 +52,14 @@ def read_asl_citizen(root: str, video_dir: str | None = None) -> Manifest:
     rows = []
     spellings: dict = {}
     for split in SPLITS:
-        path = v.join(root, f"splits/{split}.csv")
+        path = join(root, f"splits/{split}.csv")
         if split == "train" or fileio.exists(path):
             rows += [(split, path, where, cells) for where, cells in _rows(path, spellings)]
     labels: dict[str, int] = {}
     for _, _, _, cells in rows:  # train rows come first
         labels.setdefault(cells[2], len(labels))
     seen: dict[str, str] = {}
-    same_clip = v.ClipIndex()
+    same_clip = video_paths.ClipIndex()
     clips = []
     for split, path, where, cells in rows:
         clip = _clip(path, where, cells, split, labels, video_dir, names)
@@ -74,7 +76,7 @@ def read_asl_citizen(root: str, video_dir: str | None = None) -> Manifest:
 
 def _rows(path: str, spellings: dict) -> list[tuple[str, list[str]]]:
     """(row name, [participant, file, gloss, code]) after checking the header."""
-    rows = v.csv_rows(path, f"a header row {','.join(HEADER)!r}")
+    rows = reading.csv_rows(path, f"a header row {','.join(HEADER)!r}")
     header_line, header = rows[0]
     if tuple(h.strip() for h in header) != HEADER:
         raise ManifestError(
@@ -103,13 +105,13 @@ def _clip(path, where, cells, split, labels, video_dir, names) -> Clip:
             "a file name in the videos folder (no control characters, '\\' or leading '/')",
         )
     try:
-        full = v.norm_path(v.join(video_dir, name))
+        full = video_paths.norm_path(join(video_dir, name))
     except ValueError:
         v.fail(path, where, "Video file", name, f"a file inside {video_dir}")
     if "/" not in name:
         found = name in names
     else:  # not in the one listing; looked up alone here, but not one request a clip on gs://
-        found = fileio.is_remote(full) or v.video_exists(full)
+        found = fileio.is_remote(full) or video_paths.video_exists(full)
     tried = () if found else (full,)
     return Clip(
         clip_id=name,

@@ -20,9 +20,11 @@ from __future__ import annotations
 import logging
 import re
 
+from preprocess.manifests import reading, video_paths
 from preprocess.manifests import validation as v
 from preprocess.manifests.base import Clip, Manifest, ManifestError
 from schemas import fileio
+from schemas.layout import join
 
 FORMAT = "autsl"
 CLASSES = "SignList_ClassId_TR_EN.csv"
@@ -42,17 +44,17 @@ def read_autsl(root: str, video_dir: str | None = None) -> Manifest:
     """The AUTSL folder → Manifest; videos under `video_dir` (default the folder itself)."""
     if not fileio.isdir(root):
         raise ManifestError(f"{root}: not a folder, expected the AUTSL folder holding {CLASSES}")
-    root = v.norm_dir(root)
-    video_root = v.norm_dir(video_dir) if video_dir else root
-    glosses = _classes(v.join(root, CLASSES))
+    root = video_paths.norm_dir(root)
+    video_root = video_paths.norm_dir(video_dir) if video_dir else root
+    glosses = _classes(join(root, CLASSES))
     seen: dict[str, str] = {}
     clips: list[Clip] = []
     for split, labels_file, folder in LAYOUT:
-        path = v.join(root, labels_file)
+        path = join(root, labels_file)
         if not fileio.exists(path):
             continue
-        videos = _color_videos(v.join(video_root, folder))
-        for line, cells in v.csv_rows(path, "rows 'signer<N>_sample<M>,<ClassId>'"):
+        videos = _color_videos(join(video_root, folder))
+        for line, cells in reading.csv_rows(path, "rows 'signer<N>_sample<M>,<ClassId>'"):
             where = f"line {line}"
             clip = _clip(path, where, cells, split, folder, glosses, video_root, videos)
             if clip.clip_id in seen:
@@ -64,7 +66,7 @@ def read_autsl(root: str, video_dir: str | None = None) -> Manifest:
         if videos:
             logger.warning(
                 "%s: skipping %d videos without a row in %s: %s",
-                v.join(video_root, folder), len(videos), labels_file, sorted(videos)[:5],
+                join(video_root, folder), len(videos), labels_file, sorted(videos)[:5],
             )  # fmt: skip
     if not clips:
         raise ManifestError(
@@ -81,7 +83,7 @@ def _color_videos(folder: str) -> set[str]:
 
 
 def _classes(path: str) -> tuple[str, ...]:
-    rows = v.csv_rows(path, "a header row 'ClassId,TR,EN'")
+    rows = reading.csv_rows(path, "a header row 'ClassId,TR,EN'")
     header_line, header = rows[0]
     if [h.strip() for h in header] != ["ClassId", "TR", "EN"]:
         raise ManifestError(
@@ -121,12 +123,12 @@ def _clip(path, where, cells, split, folder, glosses, video_root, videos) -> Cli
     rel = f"{folder}/{sample}{_COLOR}"
     return Clip(
         clip_id=sample,
-        path=v.join(video_root, rel),
+        path=join(video_root, rel),
         gloss=glosses[label],
         label=label,
         split=split,
         video_id=sample,
         signer_id=int(match.group(1)),
         rel_path=rel,
-        tried=() if sample in videos else (v.join(video_root, rel),),
+        tried=() if sample in videos else (join(video_root, rel),),
     )

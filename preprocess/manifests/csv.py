@@ -32,9 +32,11 @@ import os
 import posixpath
 import re
 
+from preprocess.manifests import reading, video_paths
 from preprocess.manifests import validation as v
 from preprocess.manifests.base import Clip, Manifest, ManifestError
 from schemas import fileio
+from schemas.layout import join
 
 FORMAT = "csv"
 
@@ -57,15 +59,19 @@ _BBOX_SPLIT_RE = re.compile(r"[\s,]+")
 
 def read_csv(path: str, video_dir: str | None = None) -> Manifest:
     """CSV with a header row → Manifest; relative paths against video_dir or the CSV's folder."""
-    rows = v.csv_rows(path, "a header row 'path,label,...'")
-    base = v.norm_dir(video_dir) if video_dir else v.norm_dir(v.dirname(path))
+    rows = reading.csv_rows(path, "a header row 'path,label,...'")
+    base = (
+        video_paths.norm_dir(video_dir)
+        if video_dir
+        else video_paths.norm_dir(video_paths.dirname(path))
+    )
     header_line, header = rows[0]
     columns = _columns(path, header_line, header)
     glosses: list[str] = []
     labels: dict[str, int] = {}
     id_line: dict[str, int] = {}
     spellings: dict = {}
-    same_clip = v.ClipIndex()
+    same_clip = video_paths.ClipIndex()
     clips: list[Clip] = []
     for line, row in rows[1:]:
         where = f"line {line}"
@@ -176,9 +182,9 @@ def _resolve(base: str, raw: str, manifest: str, where: str) -> str:
     if fileio.is_remote(raw) or os.path.isabs(raw):
         full = raw
     else:
-        full = v.join(base, raw) if fileio.is_remote(base) else os.path.join(base, raw)
+        full = join(base, raw) if fileio.is_remote(base) else os.path.join(base, raw)
     try:
-        return v.norm_path(full)
+        return video_paths.norm_path(full)
     except ValueError:
         # Object stores do not resolve '..' themselves; a literal '..' would name another object.
         scheme, rest = full.split("://", 1)

@@ -15,8 +15,10 @@ import logging
 import os
 
 from preprocess.manifests import validation as v
+from preprocess.manifests import video_paths
 from preprocess.manifests.base import SPLITS, VIDEO_EXTENSIONS, Clip, Manifest, ManifestError
 from schemas import fileio
+from schemas.layout import join
 
 FORMAT = "folder"
 
@@ -27,7 +29,7 @@ def read_folder(root: str) -> Manifest:
     """ROOT/<gloss>/* or ROOT/<split>/<gloss>/* → Manifest; glosses sorted by name."""
     if not fileio.isdir(root):
         raise ManifestError(f"{root}: not a folder")
-    root = v.norm_dir(root)
+    root = video_paths.norm_dir(root)
     per_split = _gloss_folders(root)
     glosses = sorted({gloss for _, _, dirs in per_split for gloss in dirs.values()})
     label_of = {g: i for i, g in enumerate(glosses)}
@@ -38,7 +40,7 @@ def read_folder(root: str) -> Manifest:
                 clips.append(
                     Clip(
                         clip_id=rel,
-                        path=v.join(root, rel),
+                        path=join(root, rel),
                         gloss=gloss,
                         label=label_of[gloss],
                         split=split,
@@ -66,7 +68,7 @@ def _gloss_folders(root: str) -> list[tuple[str, str, dict[str, str]]]:
     per_split = []
     spellings: dict = {}
     for split, prefix in layout:
-        dirs, files = list_folder(v.join(root, prefix)) if prefix else (top_dirs, top_files)
+        dirs, files = list_folder(join(root, prefix)) if prefix else (top_dirs, top_files)
         if prefix:
             _refuse_loose_videos(root, prefix, files)
         glosses = {
@@ -79,20 +81,20 @@ def _gloss_folders(root: str) -> list[tuple[str, str, dict[str, str]]]:
 
 def _videos(root: str, gloss_dir: str) -> list[str]:
     """Paths relative to root of the videos in one gloss folder, sorted; warns about the rest."""
-    sub, files = list_folder(v.join(root, gloss_dir))
-    skipped = [f for f in files if not v.is_video(f)] + [d + "/" for d in sub]
+    sub, files = list_folder(join(root, gloss_dir))
+    skipped = [f for f in files if not video_paths.is_video(f)] + [d + "/" for d in sub]
     if skipped:
         logger.warning(
             "%s: skipping %d entries that are not video files: %s",
-            v.join(root, gloss_dir),
+            join(root, gloss_dir),
             len(skipped),
             skipped[:5],
         )
-    return [f"{gloss_dir}/{name}" for name in sorted(f for f in files if v.is_video(f))]
+    return [f"{gloss_dir}/{name}" for name in sorted(f for f in files if video_paths.is_video(f))]
 
 
 def _refuse_loose_videos(root: str, prefix: str, files: list[str]) -> None:
-    loose = sorted(f for f in files if v.is_video(f))
+    loose = sorted(f for f in files if video_paths.is_video(f))
     if loose:
         raise ManifestError(
             f"{root}: video {prefix + loose[0]!r} is not inside a gloss folder, expected "
@@ -109,9 +111,9 @@ def list_folder(folder: str) -> tuple[list[str], list[str]]:
             continue
         if name.endswith("/"):
             dirs.append(name.rstrip("/"))
-        elif not remote and fileio.isdir(v.join(folder, name)):
+        elif not remote and fileio.isdir(join(folder, name)):
             dirs.append(name)
-        elif remote and not v.is_video(name) and fileio.isdir(v.join(folder, name)):
+        elif remote and not video_paths.is_video(name) and fileio.isdir(join(folder, name)):
             # gs:// marks folders with '/', not every store does; ask only about non-videos.
             dirs.append(name)
         else:

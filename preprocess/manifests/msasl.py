@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import fractions
 
+from preprocess.manifests import reading, video_paths
 from preprocess.manifests import validation as v
 from preprocess.manifests.base import SPLITS, Clip, Manifest, ManifestError
 from schemas import fileio
+from schemas.layout import join
 
 FORMAT = "msasl"
 CLASSES = "MSASL_classes.json"
@@ -42,24 +44,24 @@ def read_msasl(root: str, video_dir: str | None) -> Manifest:
             f"{root}: not a folder, expected the MS-ASL folder holding {CLASSES} and "
             f"{', '.join(split_file(s) for s in SPLITS)}"
         )
-    root = v.norm_dir(root)
+    root = video_paths.norm_dir(root)
     if not video_dir:
         raise ManifestError(
             f"{root}: an MS-ASL manifest needs video_dir, the folder holding the downloaded "
             "<YouTube id>.mp4 files"
         )
-    glosses = _classes(v.join(root, CLASSES))
-    present = [s for s in SPLITS if fileio.exists(v.join(root, split_file(s)))]
+    glosses = _classes(join(root, CLASSES))
+    present = [s for s in SPLITS if fileio.exists(join(root, split_file(s)))]
     if not present:
         raise ManifestError(
             f"{root}: no {', '.join(split_file(s) for s in SPLITS)} found, expected at least one"
         )
-    video_dir = v.norm_dir(video_dir)
-    files = v.list_videos_by_stem(video_dir, root)
+    video_dir = video_paths.norm_dir(video_dir)
+    files = video_paths.list_videos_by_stem(video_dir, root)
     clips: list[Clip] = []
     for split in present:
-        path = v.join(root, split_file(split))
-        data = v.load_json(path, "a JSON list of MS-ASL entries")
+        path = join(root, split_file(split))
+        data = reading.load_json(path, "a JSON list of MS-ASL entries")
         if not isinstance(data, list):
             v.fail(path, "", "top level", data, "a JSON list of MS-ASL entries")
         for i, entry in enumerate(data):
@@ -71,7 +73,7 @@ def read_msasl(root: str, video_dir: str | None) -> Manifest:
 
 
 def _classes(path: str) -> tuple[str, ...]:
-    data = v.load_json(path, "a JSON list of class names")
+    data = reading.load_json(path, "a JSON list of class names")
     if not isinstance(data, list) or not data:
         v.fail(path, "", "top level", data, "a non-empty JSON list of class names")
     seen: dict[str, int] = {}
@@ -108,11 +110,11 @@ def _clip(path, where, entry, split, index, glosses, video_dir, files) -> Clip:
     fps = entry.get("fps")
     yt_id = v.youtube_id(url)
     name = files.get(yt_id)
-    tried = () if name else (v.join(video_dir, yt_id + ".*"),)
+    tried = () if name else (join(video_dir, yt_id + ".*"),)
     name = name or yt_id + ".mp4"
     return Clip(
         clip_id=f"{split}_{index:05d}",
-        path=v.join(video_dir, name),
+        path=join(video_dir, name),
         gloss=glosses[label],
         label=label,
         split=split,

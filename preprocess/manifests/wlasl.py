@@ -27,8 +27,10 @@ once, extensions from VIDEO_EXTENSIONS compared in lower case (`.mp4` first when
 
 from __future__ import annotations
 
+from preprocess.manifests import reading, video_paths
 from preprocess.manifests import validation as v
 from preprocess.manifests.base import Clip, Manifest, ManifestError
+from schemas.layout import join
 
 FORMAT = "wlasl"
 
@@ -40,14 +42,14 @@ def read_wlasl_json(path: str, video_dir: str | None) -> Manifest:
             f"{path}: a WLASL JSON manifest needs video_dir, the folder holding the "
             "<video_id>.mp4 files"
         )
-    data = v.load_json(path, "a JSON list of gloss entries")
+    data = reading.load_json(path, "a JSON list of gloss entries")
     if not isinstance(data, list):
         raise ManifestError(
             f"{path}: top level is a JSON {v.json_type(data)}, expected a list of "
             '{"gloss": ..., "instances": [...]} entries'
         )
-    video_dir = v.norm_dir(video_dir)
-    files = v.list_videos_by_stem(video_dir, path)
+    video_dir = video_paths.norm_dir(video_dir)
+    files = video_paths.list_videos_by_stem(video_dir, path)
     glosses: list[str] = []
     gloss_where: dict[str, int] = {}
     spellings: dict = {}
@@ -180,15 +182,15 @@ def _find_video(video_id, url, frame_end, video_dir, files) -> dict:
         name = files[video_id]
         # WLASL's preprocess.py cut YouTube instances with a range into <video_id>.mp4 already.
         cut = CUT_WHOLE_FILE if youtube and frame_end != -1 else ""
-        return dict(path=v.join(video_dir, name), rel_path=name, layout="processed", cut=cut)
+        return dict(path=join(video_dir, name), rel_path=name, layout="processed", cut=cut)
     yt_id = _youtube_id(url) if youtube else None
     if yt_id is not None and yt_id in files:
         name = files[yt_id]
-        return dict(path=v.join(video_dir, name), rel_path=name, layout="raw")
+        return dict(path=join(video_dir, name), rel_path=name, layout="raw")
     stems = [video_id] + ([yt_id] if yt_id is not None and yt_id != video_id else [])
     name = video_id + ".mp4"
-    tried = tuple(v.join(video_dir, stem + ".*") for stem in stems)
-    return dict(path=v.join(video_dir, name), rel_path=name, tried=tried)
+    tried = tuple(join(video_dir, stem + ".*") for stem in stems)
+    return dict(path=join(video_dir, name), rel_path=name, tried=tried)
 
 
 def _youtube_id(url: str) -> str | None:

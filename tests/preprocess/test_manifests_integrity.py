@@ -14,8 +14,7 @@ import unicodedata
 
 import pytest
 
-from preprocess.manifests import ManifestError, read_manifest
-from preprocess.manifests import validation as v
+from preprocess.manifests import ManifestError, read_manifest, reading, video_paths
 from schemas import coverage
 
 NFC = unicodedata.normalize("NFC", "café")
@@ -203,11 +202,11 @@ def test_coverage_json_reports_the_overlap_and_the_table_counts_it(tmp_path):
 
 
 def test_norm_path():
-    assert v.norm_path("/a/./b//c/../x.mp4") == "/a/b/x.mp4"
-    assert v.norm_path("s3://bk//a/./x.mp4") == "s3://bk/a/x.mp4"
-    assert v.norm_path("gs://bk/a/../x.mp4") == "gs://bk/x.mp4"
+    assert video_paths.norm_path("/a/./b//c/../x.mp4") == "/a/b/x.mp4"
+    assert video_paths.norm_path("s3://bk//a/./x.mp4") == "s3://bk/a/x.mp4"
+    assert video_paths.norm_path("gs://bk/a/../x.mp4") == "gs://bk/x.mp4"
     with pytest.raises(ValueError, match="climbs above gs://bk"):
-        v.norm_path("gs://bk/a/../../x.mp4")
+        video_paths.norm_path("gs://bk/a/../../x.mp4")
 
 
 # ============================================================ 2. Unicode labels
@@ -390,10 +389,10 @@ def test_a_socket_is_refused(tmp_path):
 def test_a_manifest_over_the_size_cap_is_refused_before_reading(tmp_path):
     path = tmp_path / "huge.csv"
     with open(path, "wb") as f:
-        f.truncate(v.MAX_MANIFEST_BYTES + 1)  # sparse: no disk used
+        f.truncate(reading.MAX_MANIFEST_BYTES + 1)  # sparse: no disk used
     assert error(str(path)) == (
-        f"{path}: {v.MAX_MANIFEST_BYTES + 1} bytes, larger than the 1024 MiB a manifest may be, "
-        "expected a manifest file"
+        f"{path}: {reading.MAX_MANIFEST_BYTES + 1} bytes, larger than the 1024 MiB a manifest "
+        "may be, expected a manifest file"
     )
 
 
@@ -461,13 +460,13 @@ def test_wlasl_msasl_autsl_and_folder_count_links_as_videos(tmp_path):
 
 def test_video_exists_counts_links_locally(tmp_path):
     links(tmp_path, "loop.mp4", "dangling.mp4")
-    assert v.video_exists(str(tmp_path / "loop.mp4"))
-    assert v.video_exists(str(tmp_path / "dangling.mp4"))
-    assert not v.video_exists(str(tmp_path / "absent.mp4"))
+    assert video_paths.video_exists(str(tmp_path / "loop.mp4"))
+    assert video_paths.video_exists(str(tmp_path / "dangling.mp4"))
+    assert not video_paths.video_exists(str(tmp_path / "absent.mp4"))
 
 
 def test_reading_stops_one_byte_past_the_cap(monkeypatch):
     """A file that grows while read, or a remote one (no size asked first), is cut there."""
-    monkeypatch.setattr(v, "MAX_MANIFEST_BYTES", 5)
-    assert v._read_bounded(io.BytesIO(b"0123456789")) == b"012345"
-    assert v._read_bounded(io.BytesIO(b"0123")) == b"0123"
+    monkeypatch.setattr(reading, "MAX_MANIFEST_BYTES", 5)
+    assert reading._read_bounded(io.BytesIO(b"0123456789")) == b"012345"
+    assert reading._read_bounded(io.BytesIO(b"0123")) == b"0123"
