@@ -24,7 +24,6 @@ import apache_beam as beam
 
 from preprocess import manifests
 from schemas import fileio, layout
-from schemas.layout import STAGED_CLIPS  # noqa: F401 - staging.STAGED_CLIPS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +103,7 @@ def stage_clips(clips: Iterable[manifests.Clip], path: str) -> StagedClips:
 
 
 def staged_path(output_dir: str) -> str:
-    return layout.join(output_dir, STAGED_CLIPS)
+    return layout.join(output_dir, layout.STAGED_CLIPS)
 
 
 def remove(staged: StagedClips) -> None:

@@ -1,13 +1,9 @@
 """The record contract of preprocess and training: feature keys, encoding, parsing, folder files."""
 
 from schemas.dataset_info import (
-    DATASET_JSON,
-    ERRORS_JSONL,
-    LABELS_TXT,
     DatasetInfo,
     read_dataset_info,
     read_labels,
-    shard_name,
     write_dataset_info,
     write_labels,
 )
@@ -18,6 +14,7 @@ from schemas.features import (
     ClipMeta,
     ClipSchema,
 )
+from schemas.layout import DATASET_JSON, ERRORS_JSONL, LABELS_TXT, shard_name
 
 __all__ = [
     "DATASET_JSON",

@@ -13,21 +13,10 @@ from typing import Any
 
 from schemas import fileio
 from schemas.features import SCHEMA_VERSION, SCHEMA_VERSIONS_READ, ClipSchema
-
-# The folder's names live in schemas/layout.py; these are here too for the callers that read
-# them as dataset_info.X (the package's public names, schemas.DATASET_JSON, ...).
-from schemas.layout import (  # noqa: F401
-    COVERAGE_JSON,
+from schemas.layout import (
     DATASET_JSON,
-    ERRORS_JSONL,
     LABELS_TXT,
-    METADATA_FILES,
-    TFDS_FILES,
-    TFDS_LABELS_SUFFIX,
-    is_side_file,
     join,
-    shard_name,
-    shard_pattern,
 )
 
 COMPRESSIONS = ("", "GZIP")

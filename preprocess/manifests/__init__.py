@@ -45,7 +45,6 @@ from preprocess.manifests.asl_citizen import read_asl_citizen
 from preprocess.manifests.autsl import read_autsl
 from preprocess.manifests.base import (
     FORMATS,
-    MAX_FPS,
     MAX_INT,
     SPLITS,
     VIDEO_EXTENSIONS,
@@ -63,7 +62,6 @@ from schemas.layout import join
 __all__ = [
     "CSV_COLUMNS",
     "FORMATS",
-    "MAX_FPS",
     "MAX_INT",
     "SPLITS",
     "VIDEO_EXTENSIONS",

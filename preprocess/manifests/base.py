@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import fractions
 
-from preprocess.video.sampling import MAX_FPS  # noqa: F401 - the readers check rates against it
-
 SPLITS = ("train", "val", "test")
 
 # The readers, as `--manifest_format` names them (docs/design.md, "Dataset layouts").

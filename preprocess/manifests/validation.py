@@ -14,8 +14,9 @@ import logging
 import re
 import unicodedata
 
-from preprocess.manifests.base import MAX_FPS, MAX_INT, SPLITS, ManifestError
+from preprocess.manifests.base import MAX_INT, SPLITS, ManifestError
 from preprocess.video import sampling
+from preprocess.video.sampling import MAX_FPS
 
 logger = logging.getLogger(__name__)
 

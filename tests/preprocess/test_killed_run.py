@@ -66,7 +66,7 @@ def test_sigkill_mid_run_leaves_no_finished_looking_folder_and_rerun_finishes(tm
     assert proc.returncode == -signal.SIGKILL
 
     names = os.listdir(out)
-    assert dataset_info.DATASET_JSON not in names, "a killed run must not look finished"
+    assert layout.DATASET_JSON not in names, "a killed run must not look finished"
     assert not [n for n in names if n.endswith(".tfrecord")], "no shard before decoding ends"
     with pytest.raises((FileNotFoundError, ValueError)):
         shard_source.open_source(f"{out}/*")  # the trainer refuses the folder

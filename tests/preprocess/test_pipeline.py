@@ -55,9 +55,7 @@ def _run(manifest, video_dir, out, *extra):
 
 
 def _read_split(out, split, schema, compression=""):
-    files = sorted(
-        tf.io.gfile.glob(os.path.join(out, dataset_info.shard_pattern(split, compression)))
-    )
+    files = sorted(tf.io.gfile.glob(os.path.join(out, layout.shard_pattern(split, compression))))
     ds = tf.data.TFRecordDataset(files, compression_type=compression).map(
         lambda r: schema.parse(r, float_frames=False)
     )

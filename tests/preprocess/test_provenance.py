@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from preprocess import cli, outcome
 from preprocess.video import sampling
-from schemas import dataset_info, features
+from schemas import dataset_info, features, layout
 from schemas.features import ClipSchema
 from tests.preprocess import video_corpus as corpus
 
@@ -46,7 +46,7 @@ def _manifest(folder, rows=ROWS):
 def _records(out):
     records = {}
     for split in ("train", "val", "test"):
-        pattern = os.path.join(out, dataset_info.shard_pattern(split))
+        pattern = os.path.join(out, layout.shard_pattern(split))
         for f in sorted(tf.io.gfile.glob(pattern)):
             for r in tf.data.TFRecordDataset(f).map(lambda r: SCHEMA.parse(r, float_frames=False)):
                 records[r[features.CLIP_ID].numpy().decode()] = {k: v.numpy() for k, v in r.items()}
@@ -159,7 +159,7 @@ def test_max_failed_fraction_makes_the_gate_stricter(videos, tmp_path, capsys):
 def test_version_1_records_still_parse(run, tmp_path):
     """A shard written before schema version 2 reads with '' / -1 for the provenance keys."""
     _, out = run
-    (shard,) = tf.io.gfile.glob(os.path.join(str(out), dataset_info.shard_pattern("test")))
+    (shard,) = tf.io.gfile.glob(os.path.join(str(out), layout.shard_pattern("test")))
     example = tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(shard))).numpy())
     version_2 = set(SCHEMA.parse_spec()) - set(_version_1_keys())
     for key in version_2:

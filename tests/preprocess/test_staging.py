@@ -10,6 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from preprocess import manifests, pipeline, shards, staging
 from preprocess.config import PreprocessConfig
+from schemas import layout
 from schemas.features import ClipSchema
 
 
@@ -42,9 +43,9 @@ def test_every_field_of_every_clip_survives_staging(tmp_path):
             end_time=fractions.Fraction(7, 2), tried=("/v/a.mp4", "/v/a.mkv"),
         ),
     ]  # fmt: skip
-    staged = staging.stage_clips(clips, str(tmp_path / staging.STAGED_CLIPS))
+    staged = staging.stage_clips(clips, str(tmp_path / layout.STAGED_CLIPS))
     assert staged.count == len(clips) and staged.splits == ("test", "train", "val")
-    lines = (tmp_path / staging.STAGED_CLIPS).read_text().splitlines()
+    lines = (tmp_path / layout.STAGED_CLIPS).read_text().splitlines()
     assert json.loads(lines[-1])["clip"]["start_time"] == "1/3"  # Fractions as "n/d"
     back = dict(staging.clip_from_json(line) for line in lines)
     assert [back[i] for i in range(len(clips))] == clips

@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 from preprocess import cli
 from preprocess.summary import summarize
 from preprocess.synthetic import SyntheticConfig, make_dataset
-from schemas import dataset_info, features
+from schemas import dataset_info, features, layout
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def _run(data, out, *extra):
 
 def _ours(out, split):
     info = dataset_info.read_dataset_info(str(out))
-    files = sorted(tf.io.gfile.glob(str(out / dataset_info.shard_pattern(split))))
+    files = sorted(tf.io.gfile.glob(str(out / layout.shard_pattern(split))))
     ds = tf.data.TFRecordDataset(files).map(lambda r: info.clip.parse(r, float_frames=False))
     return list(ds.as_numpy_iterator())
 

@@ -107,8 +107,8 @@ def test_bad_new_fields_are_refused_naming_the_file(tmp_path, field, value, mess
 
 
 def test_shard_names():
-    assert dataset_info.shard_name("train", 3, 12) == "train-00003-of-00012.tfrecord"
-    assert dataset_info.shard_name("val", 0, 1, "GZIP") == "val-00000-of-00001.tfrecord.gz"
+    assert layout.shard_name("train", 3, 12) == "train-00003-of-00012.tfrecord"
+    assert layout.shard_name("val", 0, 1, "GZIP") == "val-00000-of-00001.tfrecord.gz"
 
 
 def test_layout_names_shards_and_side_files():

@@ -7,15 +7,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from schemas.dataset_info import (
-    DATASET_JSON,
-    DatasetInfo,
-    read_dataset_info,
-    shard_name,
-    write_dataset_info,
-    write_labels,
-)
+from schemas.dataset_info import DatasetInfo, read_dataset_info, write_dataset_info, write_labels
 from schemas.features import ClipMeta, ClipSchema
+from schemas.layout import DATASET_JSON, shard_name
 
 # Small enough for a fast ConvLSTM2D step on CPU; 46 is the smallest side the model takes.
 NUM_FRAMES = 4

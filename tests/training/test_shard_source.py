@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from schemas.dataset_info import DATASET_JSON, LABELS_TXT
+from schemas.layout import DATASET_JSON, LABELS_TXT
 from tests.training.shards import write_shards
 from training import shard_source as ss
 
