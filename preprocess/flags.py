@@ -16,7 +16,7 @@ from preprocess.config import DEFAULT_TARGET_SHARD_MB, PreprocessConfig
 from preprocess.runner import LOCAL_RUNNING_MODE
 from preprocess.video import registry
 from preprocess.video.limits import ClipLimits
-from schemas import console
+from schemas import console, features
 from schemas import dataset_info as info_files
 from schemas.features import FRAME_ENCODINGS, ClipSchema
 
@@ -152,11 +152,14 @@ def _add_clip_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--num_frames",
         type=_positive_int("num_frames", MAX_NUM_FRAMES),
-        default=20,
+        default=features.NUM_FRAMES,
         help="frames taken from each clip, evenly spaced over it",
     )
     parser.add_argument(
-        "--size", type=_positive_int("size", MAX_SIZE), default=150, help="frame side in pixels"
+        "--size",
+        type=_positive_int("size", MAX_SIZE),
+        default=features.SIZE,
+        help="frame side in pixels",
     )
     parser.add_argument(
         "--frame_encoding",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from schemas import features
+
 # Filters of the four ConvLSTM2D blocks; the network users have trained and compare against.
 FILTERS = (4, 8, 14, 16)
 DROPOUT = 0.2
@@ -25,8 +27,8 @@ SCALE = 1.0 / 255.0
 
 def build_model(
     num_classes: int,
-    num_frames: int = 20,
-    size: int = 150,
+    num_frames: int = features.NUM_FRAMES,
+    size: int = features.SIZE,
     dropout: float = DROPOUT,
     recurrent_dropout: float = RECURRENT_DROPOUT,
 ) -> keras.Model:
@@ -46,8 +48,8 @@ def build_model(
 
 def build_model_v1(
     num_classes: int,
-    num_frames: int = 20,
-    size: int = 150,
+    num_frames: int = features.NUM_FRAMES,
+    size: int = features.SIZE,
     dropout: float = DROPOUT,
     recurrent_dropout: float = RECURRENT_DROPOUT,
 ) -> keras.Model:

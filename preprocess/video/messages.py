@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from preprocess.video import sampling
+from schemas import features
 
 
 class DecodeError(Exception):
@@ -62,10 +63,9 @@ def check_args(num_frames: int, size: int, fps, crop) -> None:
             raise ValueError(f"crop must have x0 < x1 and y0 < y1, got {list(crop)}")
 
 
-# The clip shape a decode_clip call gets when it names none: the record contract's default
-# (schemas.features.ClipSchema), spelled once for the video floor.
-NUM_FRAMES = 20
-SIZE = 150
+# The clip shape a decode_clip call gets when it names none: the record contract's default.
+NUM_FRAMES = features.NUM_FRAMES
+SIZE = features.SIZE
 
 
 def clip_window(

@@ -7,12 +7,12 @@ import os
 import re
 import signal
 import subprocess
-import time
 
 import psutil
 import pytest
 
 from tests.training.conftest import PYTHON, REPO, subprocess_env
+from tests.waiting import wait_until
 from training import console
 
 COMMANDS = ["training", "training.evaluate", "training.predict", "training.curves"]
@@ -155,9 +155,7 @@ def test_sigint_prints_one_line_leaves_no_process_and_the_same_command_resumes(t
     proc = subprocess.Popen(cmd, cwd=REPO, env=quiet_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     state = os.path.join(tmp_path, "backup", "checkpoint")
-    deadline = time.time() + 180
-    while not os.path.exists(state) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: os.path.exists(state) or proc.poll() is not None, 180, "a checkpoint")
     assert proc.poll() is None, "finished or failed before the first checkpoint"
     family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
     os.kill(proc.pid, signal.SIGINT)
@@ -168,8 +166,7 @@ def test_sigint_prints_one_line_leaves_no_process_and_the_same_command_resumes(t
     match = re.fullmatch(rf"interrupted: the same command resumes {tmp_path} from its "
                          r"checkpoint at step (\d+)", last)  # fmt: skip
     assert match, err[-2000:]
-    time.sleep(0.5)
-    assert not [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    wait_until(lambda: not [p for p in family if _alive(p)], 30, "every process of the run to end")
 
     done = subprocess.run(cmd, cwd=REPO, env=quiet_env(), capture_output=True, text=True,
                           timeout=300)  # fmt: skip
@@ -177,3 +174,10 @@ def test_sigint_prints_one_line_leaves_no_process_and_the_same_command_resumes(t
     summary = json.loads(done.stdout[done.stdout.index("{") :])
     assert summary["resumed_from_step"] == int(match.group(1)) > 0
     assert summary["global_step"] == 20
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.training.test_trainer import run, summary_of, train_command
+from tests.training.runs import run, summary_of, train_command
 from training import run_folder
 
 

@@ -13,35 +13,16 @@ import pytest
 import tensorflow as tf
 
 from tests.training.conftest import PYTHON, REPO, subprocess_env
+from tests.training.runs import run, summary_of, train_command
 from tests.training.shards import write_shards
 from training import callbacks, run_folder, trainer
 from training.config import TrainConfig
 from training.input_pipeline import preprocess_frames
 
 
-def train_command(data_dir, model_dir, *extra):
-    return [
-        PYTHON, "-m", "training", f"--tfrecord_glob={data_dir}/train-*",
-        f"--model_dir={model_dir}", "--batch_size=4", "--verbose=0", *extra,
-    ]  # fmt: skip
-
-
-def run(cmd, timeout=180):
-    proc = subprocess.run(
-        cmd, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return proc
-
-
 def epochs_in_csv(model_dir):
     with open(os.path.join(model_dir, run_folder.METRICS_CSV)) as f:
         return [int(row["epoch"]) for row in csv.DictReader(f)]
-
-
-def summary_of(model_dir):
-    with open(os.path.join(model_dir, run_folder.SUMMARY_JSON)) as f:
-        return json.load(f)
 
 
 @pytest.fixture(scope="module")
