@@ -36,6 +36,7 @@ class RunState:
 
     output_dir: str = ""
     output_started: bool = False
+    report: dict | None = None  # the coverage report, once the launcher's checks have run
 
 
 def _say(console_out, line: str) -> None:
@@ -73,7 +74,10 @@ def run(argv=None, save_main_session=True, console_out=None, state: RunState | N
     state.output_dir = args.output_dir
     with output_folder.claimed(args.output_dir, args.overwrite, argv):
         state.output_started = True
-        return job.write(args, argv, config, manifest, options, console_out, save_main_session)
+        info, state.report = job.write(
+            args, argv, config, manifest, options, console_out, save_main_session
+        )
+        return info
 
 
 def _stop_workers() -> None:
@@ -151,7 +155,7 @@ def main(argv=None) -> int:
     previous = signal.signal(signal.SIGINT, interrupt)
     try:
         info = run(argv, console_out=console_out, state=state)
-        print(summarize(state.output_dir, info))
+        print(summarize(state.output_dir, info, state.report))
         return 0
     except (UsageError, manifests.ManifestError, output_lock.FolderInUse) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -166,7 +170,7 @@ def main(argv=None) -> int:
         os._exit(130)
     except outcome.RunFailed as e:
         output_dir = state.output_dir
-        print(summarize(output_dir, e.info))
+        print(summarize(output_dir, e.info, e.report))
         print(
             f"error: the run failed: {e}. {output_dir} is not marked finished; fix the cause "
             "and run again (the failed run's files are replaced without --overwrite)",

@@ -31,8 +31,9 @@ def describe(path: str, manifest, options: PipelineOptions, output_dir: str) -> 
     ]
 
 
-def write(args, argv, config, manifest, options, console_out, save_main_session) -> dict:
-    """The run proper, in a folder this process holds: labels, staged clips, the job, checks."""
+def write(args, argv, config, manifest, options, console_out, save_main_session) -> tuple:
+    """The run proper, in a folder this process holds: labels, staged clips, the job, checks.
+    Returns (dataset.json's content, the coverage report) for the summary."""
     info_files.write_labels(args.output_dir, list(manifest.glosses))
     staged = _stage_clips(manifest, args.output_dir, options)
     options.view_as(SetupOptions).save_main_session = save_main_session
@@ -43,11 +44,11 @@ def write(args, argv, config, manifest, options, console_out, save_main_session)
         if staged.path != staging.staged_path(args.output_dir):
             staging.remove(staged)  # a local temporary file: nothing else would remove it
     staging.remove(staged)
-    info, _ = outcome.finish(
+    info, report = outcome.finish(
         args.output_dir, manifest, max_failed_fraction=args.max_failed_fraction
     )
     _write_tfds_metadata(args.output_dir, info)
-    return info
+    return info, report
 
 
 def _stage_clips(manifest, output_dir: str, options: PipelineOptions) -> staging.StagedClips:

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 from schemas import coverage, fileio, layout
 from schemas import dataset_info as info_files
 
 
-def summarize(output_dir: str, info: dict) -> str:
-    """The lines printed at the end: where the output is, what failed by reason, how to load it."""
+def summarize(output_dir: str, info: dict, report: dict) -> str:
+    """The lines printed at the end: where the output is, what failed by reason, how to load it.
+
+    From the run's own outcome (dataset.json's content and the coverage report the launcher
+    built), not by reading its files back.
+    """
     from preprocess import tfds_metadata
 
     reasons = Counter()
+    for entry in report["splits"].values():
+        reasons.update(entry["failed"])
     errors_path = layout.join(output_dir, layout.ERRORS_JSONL)
-    with fileio.open_file(errors_path) as f:
-        for line in f:
-            if line.strip():
-                reasons[json.loads(line)["reason"]] += 1
     lines = [f"wrote {output_dir}"]
     for split, entry in sorted(info["splits"].items()):
         lines.append(
@@ -35,12 +36,8 @@ def summarize(output_dir: str, info: dict) -> str:
         lines.append(
             f"  clamped: {info['num_clamped']} clips whose range ran past their video's end"
         )
-    report_path = layout.join(output_dir, layout.COVERAGE_JSON)
-    if fileio.exists(report_path):
-        with fileio.open_file(report_path) as f:
-            report = json.load(f)
-        lines.append(f"  coverage ({report_path}):")
-        lines.append(coverage.format_table(report, info["num_labels"]))
+    lines.append(f"  coverage ({layout.join(output_dir, layout.COVERAGE_JSON)}):")
+    lines.append(coverage.format_table(report, info["num_labels"]))
     if reasons:
         detail = ", ".join(f"{reason}={n}" for reason, n in sorted(reasons.items()))
         lines.append(f"  failed clips: {sum(reasons.values())} ({detail}), see {errors_path}")

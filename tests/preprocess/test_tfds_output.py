@@ -1,6 +1,7 @@
 """Every output folder is also a TFDS dataset: `tfds.builder_from_directory(OUT)` reads what our
 own parser reads."""
 
+import json
 import os
 
 import numpy as np
@@ -66,7 +67,8 @@ def test_builder_from_directory_reads_our_shards(jpeg_out):
     first = list(tfds.as_numpy(builder.as_dataset(split="train[:10%]")))
     assert len(first) == round(info.splits["train"]["examples"] / 10) >= 1
     _same(first, _ours(jpeg_out, "train")[: len(first)])
-    summary = summarize(str(jpeg_out), info.to_json())
+    report = json.loads((jpeg_out / "coverage.json").read_text())
+    summary = summarize(str(jpeg_out), info.to_json(), report)
     assert f"TFDS: tfds.builder_from_directory('{jpeg_out}')" in summary
     hidden = sorted(n for n in os.listdir(jpeg_out) if n.startswith("."))
     # The lock file stays (preprocess/output_lock.py); staged and temporary files are gone.
@@ -93,5 +95,5 @@ def test_raw_frames_read_the_same_and_gzip_gets_no_tfds_metadata(data, tmp_path)
     info = _run(data, out, "--compression=gzip", "--overwrite", *small)
     for name in ("features.json", "dataset_info.json", "label.labels.txt"):
         assert not (out / name).exists(), name
-    summary = summarize(str(out), info)
+    summary = summarize(str(out), info, json.loads((out / "coverage.json").read_text()))
     assert "TFDS: no metadata written: TFDS cannot read GZIP TFRecord shards" in summary
