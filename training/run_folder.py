@@ -20,6 +20,7 @@ import json
 import keras
 import tensorflow as tf
 
+from schemas import fileio
 from schemas.dataset_info import DatasetInfo, read_dataset_info, read_labels
 from schemas.layout import DATASET_JSON, LABELS_TXT, join
 from training.input_pipeline import preprocess_frames
@@ -51,11 +52,8 @@ def copy_dataset_files(source_folder: str, model_dir: str) -> None:
 
 
 def write_json(path: str, data: dict) -> None:
-    """Writes under a temporary name, then renames: a kill never leaves half a file."""
-    tmp = path + ".tmp"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tf.io.gfile.rename(tmp, path, overwrite=True)
+    """A kill never leaves half a file (schemas.fileio.write_atomic)."""
+    fileio.write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def export_saved_model(model: keras.Model, path: str) -> None:
