@@ -145,10 +145,9 @@ def write_dataset_info(folder: str, info: DatasetInfo) -> str:
     """Writes dataset.json atomically (temp name, then rename): its presence means the run
     finished."""
     path = join(folder, DATASET_JSON)
+    # A hidden temporary name: a glob like OUT/* never sees half a dataset.json.
     tmp = join(folder, f".{DATASET_JSON}.tmp")
-    with fileio.open_file(tmp, "w") as f:
-        f.write(json.dumps(info.to_json(), indent=2, sort_keys=True) + "\n")
-    fileio.rename(tmp, path, overwrite=True)
+    fileio.write_atomic(path, json.dumps(info.to_json(), indent=2, sort_keys=True) + "\n", tmp)
     return path
 
 

@@ -93,8 +93,10 @@ def rename(src: str, dst: str, overwrite: bool = False) -> None:
         os.rename(src, dst)
 
 
-def write_atomic(path: str, data: str | bytes | Iterable[str] | Iterable[bytes]) -> None:
-    """Writes `path` under a temporary name (`path.tmp`) and renames it over `path`.
+def write_atomic(
+    path: str, data: str | bytes | Iterable[str] | Iterable[bytes], tmp: str | None = None
+) -> None:
+    """Writes `path` under a temporary name (`tmp`, default `path.tmp`) and renames it over `path`.
 
     Whoever sees the name sees the whole file: the trainer, a rerun and the launcher take a
     file's presence as a promise (dataset.json means "finished"), and a kill mid-write leaves only
@@ -104,7 +106,7 @@ def write_atomic(path: str, data: str | bytes | Iterable[str] | Iterable[bytes])
     """
     chunks = iter([data] if isinstance(data, (str, bytes)) else data)
     first = next(chunks, "")
-    tmp = f"{path}.tmp"
+    tmp = tmp or f"{path}.tmp"
     with open_file(tmp, "wb" if isinstance(first, bytes) else "w") as f:
         f.write(first)
         for chunk in chunks:
