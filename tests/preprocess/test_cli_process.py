@@ -1,10 +1,8 @@
 """`python -m preprocess` as a person runs it: a typo refused at once, help without TensorFlow,
 the console script the same command, Ctrl-C mid-run."""
 
-import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,10 +11,9 @@ import psutil
 import pytest
 
 from preprocess.synthetic import SyntheticConfig, make_dataset
-from tests.waiting import wait_until
+from tests.preprocess.held_run import POISON, held_dataset, wait_for_held_clip
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-POISON = "tests.preprocess.poison_decoders:decode_clip"
 
 
 def test_misspelt_flag_exits_2_before_anything_runs(tmp_path):
@@ -61,29 +58,19 @@ def _descendants(pid):
 
 @pytest.mark.slow
 def test_ctrl_c_says_what_a_rerun_does_and_leaves_no_worker(tmp_path):
-    root = tmp_path / "data"
-    manifest = make_dataset(
-        str(root), SyntheticConfig(num_classes=2, clips_per_class=2, width=32, height=32, seed=5)
-    )
-    with open(manifest) as f:
-        entries = json.load(f)
-    held = root / "videos" / "wait.mp4"  # decodes only once wait.mp4.hold is gone: never, here
-    shutil.copy(root / "videos" / f"{entries[0]['instances'][0]['video_id']}.mp4", held)
-    entries[0]["instances"].append(dict(entries[0]["instances"][0], video_id="wait", instance_id=9))
-    with open(manifest, "w") as f:
-        json.dump(entries, f)
-    open(f"{held}.hold", "w").close()
+    # One clip is held (never released here): the run is surely mid-run when interrupted.
+    config = SyntheticConfig(num_classes=2, clips_per_class=2, width=32, height=32, seed=5)
+    manifest, videos, held = held_dataset(tmp_path / "data", config, instance_id=9)
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "preprocess", f"--manifest={manifest}",
-         f"--video_dir={root / 'videos'}", f"--output_dir={out}", "--num_frames=4", "--size=16",
+         f"--video_dir={videos}", f"--output_dir={out}", "--num_frames=4", "--size=16",
          f"--decoder={POISON}", "--direct_running_mode=multi_processing",
          "--direct_num_workers=1"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     # Interrupted while a worker sits on the held clip (the test decoder marks that point).
-    wait_until(lambda: os.path.exists(f"{held}.waiting") or proc.poll() is not None, 180,
-               "the job to reach the held clip")  # fmt: skip
+    wait_for_held_clip(proc, held, 180)
     decoding = [
         p for p in _descendants(proc.pid) if "preprocess.video.isolation" in " ".join(p.cmdline())
     ]

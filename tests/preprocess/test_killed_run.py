@@ -1,8 +1,6 @@
 """A preprocess run SIGKILLed mid-run never looks finished; the same command again finishes it."""
 
-import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -10,13 +8,12 @@ import sys
 import psutil
 import pytest
 
-from preprocess.synthetic import SyntheticConfig, make_dataset
+from preprocess.synthetic import SyntheticConfig
 from schemas import dataset_info, layout
-from tests.waiting import wait_until
+from tests.preprocess.held_run import POISON, held_dataset, release, wait_for_held_clip
 from training import shard_source
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-POISON = "tests.preprocess.poison_decoders:decode_clip"
 
 
 def _command(manifest, video_dir, out, *extra):
@@ -37,28 +34,15 @@ def _decoder_children(pid):
 
 @pytest.mark.slow
 def test_sigkill_mid_run_leaves_no_finished_looking_folder_and_rerun_finishes(tmp_path):
-    root = tmp_path / "data"
-    manifest = make_dataset(
-        str(root), SyntheticConfig(num_classes=2, clips_per_class=3, width=48, height=48, seed=7)
-    )
-    with open(manifest) as f:
-        entries = json.load(f)
-    # One clip waits while its .hold file exists: the job is surely mid-run when it is killed.
-    waiting = root / "videos" / "wait.mp4"
-    shutil.copy(root / "videos" / f"{entries[0]['instances'][0]['video_id']}.mp4", waiting)
-    held = dict(entries[0]["instances"][0], video_id="wait", instance_id=99)
-    entries[0]["instances"].append(held)
-    with open(manifest, "w") as f:
-        json.dump(entries, f)
-    hold = f"{waiting}.hold"
-    open(hold, "w").close()
+    # One clip is held: the job is surely mid-run when it is killed.
+    config = SyntheticConfig(num_classes=2, clips_per_class=3, width=48, height=48, seed=7)
+    manifest, videos, wait_mp4 = held_dataset(tmp_path / "data", config)
 
     out = tmp_path / "out"
-    cmd = _command(manifest, root / "videos", out)
+    cmd = _command(manifest, videos, out)
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     # Killed while it sits on the held clip (the test decoder marks that point).
-    wait_until(lambda: os.path.exists(f"{waiting}.waiting") or proc.poll() is not None, 120,
-               "the job to reach the held clip")  # fmt: skip
+    wait_for_held_clip(proc, wait_mp4)
     children = _decoder_children(proc.pid)
     assert children, "the job never started decoding"
     os.kill(proc.pid, signal.SIGKILL)
@@ -84,7 +68,7 @@ def test_sigkill_mid_run_leaves_no_finished_looking_folder_and_rerun_finishes(tm
     assert "unfinished run (no dataset.json) of another command" in other.stderr
     assert "--overwrite" in other.stderr
 
-    os.remove(hold)  # the machine is back: the same command again finishes the job
+    release(wait_mp4)  # the machine is back: the same command again finishes the job
     again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "unfinished run of this same command" in again.stderr

@@ -6,9 +6,7 @@ full file system (a small tmpfs; the suite runs as root, as CI does).
 """
 
 import hashlib
-import json
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -17,10 +15,9 @@ import pytest
 
 from preprocess.synthetic import SyntheticConfig, make_dataset
 from schemas import dataset_info, layout
-from tests.waiting import wait_until
+from tests.preprocess.held_run import POISON, held_dataset, release, wait_for_held_clip
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-POISON = "tests.preprocess.poison_decoders:decode_clip"
 
 
 def _command(manifest, video_dir, out, *extra):
@@ -33,26 +30,9 @@ def _command(manifest, video_dir, out, *extra):
 
 @pytest.fixture(scope="module")
 def held(tmp_path_factory):
-    """A dataset with one clip that waits while its .hold file exists: a run stays mid-run."""
-    root = tmp_path_factory.mktemp("held")
-    manifest = make_dataset(
-        str(root), SyntheticConfig(num_classes=2, clips_per_class=2, width=48, height=48, seed=5)
-    )
-    with open(manifest) as f:
-        entries = json.load(f)
-    waiting = root / "videos" / "wait.mp4"
-    shutil.copy(root / "videos" / f"{entries[0]['instances'][0]['video_id']}.mp4", waiting)
-    entries[0]["instances"].append(dict(entries[0]["instances"][0], video_id="wait",
-                                        instance_id=99))  # fmt: skip
-    with open(manifest, "w") as f:
-        json.dump(entries, f)
-    return manifest, root / "videos", f"{waiting}.hold"
-
-
-def _wait_for_the_held_clip(proc, hold):
-    wait_until(lambda: os.path.exists(hold.replace(".hold", ".waiting")) or proc.poll() is not None,
-               120, "the job to reach the held clip")  # fmt: skip
-    assert proc.poll() is None, "the job ended before it reached the held clip"
+    """A dataset with one clip the test decoder holds: a run stays mid-run until released."""
+    config = SyntheticConfig(num_classes=2, clips_per_class=2, width=48, height=48, seed=5)
+    return held_dataset(tmp_path_factory.mktemp("held"), config)
 
 
 def _shards(out):
@@ -65,13 +45,12 @@ def _shards(out):
 
 @pytest.mark.slow
 def test_a_second_run_into_a_busy_folder_is_refused_and_the_first_finishes(held, tmp_path):
-    manifest, videos, hold = held
+    manifest, videos, wait_mp4 = held
     out = tmp_path / "out"
-    open(hold, "w").close()
     first = subprocess.Popen(_command(manifest, videos, out), cwd=REPO,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        _wait_for_the_held_clip(first, hold)
+        wait_for_held_clip(first, wait_mp4)
         records_before = sorted(os.listdir(out / layout.RECORDS_DIR))
         # The same command (which would restart a killed run) and another one with --overwrite.
         for extra in ((), ("--overwrite", "--num_shards=1")):
@@ -87,7 +66,7 @@ def test_a_second_run_into_a_busy_folder_is_refused_and_the_first_finishes(held,
         # Nothing of the first run's was deleted (it may have written more meanwhile).
         assert set(records_before) <= set(os.listdir(out / layout.RECORDS_DIR))
     finally:
-        os.remove(hold)
+        release(wait_mp4)
     stdout, stderr = first.communicate(timeout=300)
     assert first.returncode == 0, stderr[-3000:]
     info = dataset_info.read_dataset_info(str(out))
