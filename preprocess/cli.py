@@ -127,17 +127,15 @@ def _errno_in(error: BaseException) -> int | None:
     return None
 
 
-def _os_error_line(error: BaseException, state: RunState) -> str:
-    """A failed write or read in one line: what happened and where, and what to do."""
-    code = _errno_in(error)
+def _os_error_line(code: int, error: BaseException, state: RunState) -> str:
+    """A failed write or read (errno `code`) in one line: what happened, where, what to do."""
     where = getattr(error, "filename", None) or state.output_dir or "the output folder"
     if code == errno.ENOSPC:
         return (
             f"no space left on device writing {where}; free space and run the same command "
             "again (it starts the run over)"
         )
-    text = os.strerror(code) if code is not None else str(error)
-    return f"{text.lower()}: {where} (--verbosity=debug shows the traceback)"
+    return f"{os.strerror(code).lower()}: {where} (--verbosity=debug shows the traceback)"
 
 
 def main(argv=None) -> int:
@@ -180,8 +178,9 @@ def main(argv=None) -> int:
     except Exception as e:  # noqa: BLE001 - one line; the traceback is for --verbosity=debug
         if verbosity == "debug":
             raise
-        if _errno_in(e) is not None:
-            print(f"error: {_os_error_line(e, state)}", file=sys.stderr)
+        code = _errno_in(e)
+        if code is not None:
+            print(f"error: {_os_error_line(code, e, state)}", file=sys.stderr)
         else:
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             print(f"error: {type(e).__name__}: {first} (--verbosity=debug shows the "

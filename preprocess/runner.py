@@ -47,6 +47,11 @@ def beam_options(
         direct = options.view_as(DirectOptions)
         if "direct_running_mode" not in given:
             direct.direct_running_mode = LOCAL_RUNNING_MODE
+        elif direct.direct_running_mode == "multi_threading":
+            logging.warning(
+                "Beam's multi_threading mode loses clips under load (docs/design.md, \"Local "
+                'runs"); a run that loses one fails. The default (in_memory) does not'
+            )
         if "direct_num_workers" not in given:
             direct.direct_num_workers = usable_cpus()
         if "default_sdk_harness_log_level" not in given:
@@ -88,10 +93,6 @@ def where(options: PipelineOptions) -> str:
     if mode == "in_memory":
         return f"locally in this process, {n} video{'s' if n != 1 else ''} decoded at once {flag}"
     if mode == "multi_threading":
-        logging.warning(
-            "Beam's multi_threading mode loses clips under load (docs/design.md, \"Local "
-            'runs"); a run that loses one fails. The default (in_memory) does not'
-        )
         return f"locally in this process, {n} worker thread{'s' if n != 1 else ''} {flag}"
     return f"locally on {n} worker process{'es' if n != 1 else ''} {flag}"
 
@@ -148,5 +149,6 @@ def decoder_threads(options: PipelineOptions) -> int:
     if not is_local(options):
         return 1
     cores = usable_cpus()
+    # In every local mode this is also the videos decoded at once (`decode_parallelism`).
     workers = options.view_as(DirectOptions).direct_num_workers or cores
-    return max(1, cores // max(workers, decode_parallelism(options)))
+    return max(1, cores // workers)

@@ -78,6 +78,16 @@ def test_a_local_run_is_one_beam_worker_decoding_a_video_per_core():
     assert runner.decode_parallelism(runner.beam_options(["--direct_num_workers=3"])) == 3
 
 
+def test_choosing_the_threaded_mode_warns_once_that_it_loses_clips(caplog):
+    options = runner.beam_options(["--direct_running_mode=multi_threading"])
+    runner.where(options)
+    warned = [r for r in caplog.records if "multi_threading mode loses clips" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].levelname == "WARNING"
+    caplog.clear()
+    runner.where(runner.beam_options([]))
+    assert not caplog.records
+
+
 @pytest.mark.parametrize(
     "text, name",
     [("warning", "warning"), ("-1", "warning"), ("INFO", "info"), ("0", "info"), ("1", "debug")],
