@@ -44,15 +44,16 @@ def build(
         gloss = per_gloss[clip.gloss].setdefault(clip.split, _entry(written is not None))
         reason = failed.get(clip.clip_id)
         was_written = reason is None if written is None else written[clip.clip_id] > 0
+        was_lost = not was_written and reason is None
         for entry in (split, gloss):
             entry["in_manifest"] += 1
             if was_written:
                 entry["written"] += 1
             if reason is not None:
                 entry["failed"][reason] = entry["failed"].get(reason, 0) + 1
-            if not was_written and reason is None:
+            if was_lost:
                 entry["lost"] += 1
-        if not was_written and reason is None:
+        if was_lost:
             lost.append(clip.clip_id)
         if clip.signer_id != -1:
             signer_splits[clip.signer_id][clip.split] += 1
